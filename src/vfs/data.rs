@@ -1,0 +1,320 @@
+//! File contents: an immutable `Bytes` (an image slice, shared zero-copy) until the first
+//! write, then a sparse map of 64 KiB blocks, each either still shared with the original
+//! buffer or privately owned. Invariants: no block extends past `len`; bytes inside `len`
+//! that no block covers read as zeros; a write copies at most the blocks it touches.
+
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+/// Block granularity of copy-on-write and of sparse storage.
+pub const BLOCK: u64 = 64 * 1024;
+
+#[derive(Clone, Debug)]
+enum Block {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
+
+impl Block {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Block::Shared(b) => b,
+            Block::Owned(v) => v,
+        }
+    }
+
+    /// The block as a writable buffer, copying it out of a shared buffer the first time.
+    fn make_mut(&mut self) -> &mut Vec<u8> {
+        if let Block::Shared(b) = self {
+            *self = Block::Owned(b.to_vec());
+        }
+        match self {
+            Block::Owned(v) => v,
+            Block::Shared(_) => unreachable!("converted above"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    /// Untouched since it was created from a buffer: reads are slices of it.
+    Whole(Bytes),
+    /// Written to at least once.
+    Blocks {
+        len: u64,
+        blocks: BTreeMap<u64, Block>,
+    },
+}
+
+/// The contents of a regular file.
+#[derive(Clone, Debug)]
+pub struct FileData {
+    repr: Repr,
+}
+
+impl Default for FileData {
+    fn default() -> Self {
+        FileData::from_bytes(Bytes::new())
+    }
+}
+
+impl FileData {
+    /// Contents that share `bytes` (e.g. a slice of a memory-mapped image) without copying.
+    pub fn from_bytes(bytes: Bytes) -> Self {
+        FileData {
+            repr: Repr::Whole(bytes),
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        match &self.repr {
+            Repr::Whole(b) => b.len() as u64,
+            Repr::Blocks { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes actually held in blocks owned by this file (not shared with an image).
+    pub fn owned_bytes(&self) -> u64 {
+        match &self.repr {
+            Repr::Whole(_) => 0,
+            Repr::Blocks { blocks, .. } => blocks
+                .values()
+                .map(|b| match b {
+                    Block::Owned(v) => v.len() as u64,
+                    Block::Shared(_) => 0,
+                })
+                .sum(),
+        }
+    }
+
+    /// Copies bytes from `offset` into `buf`; returns how many (0 at or past the end).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
+        let len = self.len();
+        if offset >= len || buf.is_empty() {
+            return 0;
+        }
+        let n = (len - offset).min(buf.len() as u64) as usize;
+        let buf = &mut buf[..n];
+        match &self.repr {
+            Repr::Whole(b) => buf.copy_from_slice(&b[offset as usize..offset as usize + n]),
+            Repr::Blocks { blocks, .. } => {
+                let mut done = 0usize;
+                while done < n {
+                    let pos = offset + done as u64;
+                    let (idx, within) = (pos / BLOCK, (pos % BLOCK) as usize);
+                    let want = (n - done).min(BLOCK as usize - within);
+                    let out = &mut buf[done..done + want];
+                    let src = blocks.get(&idx).map(Block::as_slice).unwrap_or(&[]);
+                    let have = src.len().saturating_sub(within).min(want);
+                    out[..have].copy_from_slice(&src[within..within + have]);
+                    out[have..].fill(0);
+                    done += want;
+                }
+            }
+        }
+        n
+    }
+
+    /// A shared view of `[offset, offset+len)` when the contents are still one buffer (zero-copy
+    /// readers such as tar export use it); `None` once the file has been written.
+    pub fn as_whole(&self) -> Option<&Bytes> {
+        match &self.repr {
+            Repr::Whole(b) => Some(b),
+            Repr::Blocks { .. } => None,
+        }
+    }
+
+    /// Converts to block form, sharing (not copying) the original buffer's pieces.
+    fn blocks_mut(&mut self) -> (&mut u64, &mut BTreeMap<u64, Block>) {
+        if let Repr::Whole(b) = &self.repr {
+            let mut blocks = BTreeMap::new();
+            let len = b.len() as u64;
+            let mut start = 0u64;
+            while start < len {
+                let end = (start + BLOCK).min(len);
+                blocks.insert(
+                    start / BLOCK,
+                    Block::Shared(b.slice(start as usize..end as usize)),
+                );
+                start = end;
+            }
+            self.repr = Repr::Blocks { len, blocks };
+        }
+        match &mut self.repr {
+            Repr::Blocks { len, blocks } => (len, blocks),
+            Repr::Whole(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Writes `data` at `offset`, extending the file (with zeros in any gap) as needed.
+    /// The caller checks that `offset + data.len()` does not overflow its size limit.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let (len, blocks) = self.blocks_mut();
+        let mut done = 0usize;
+        while done < data.len() {
+            let pos = offset + done as u64;
+            let (idx, within) = (pos / BLOCK, (pos % BLOCK) as usize);
+            let take = (data.len() - done).min(BLOCK as usize - within);
+            let block = blocks
+                .entry(idx)
+                .or_insert_with(|| Block::Owned(Vec::new()))
+                .make_mut();
+            if block.len() < within + take {
+                if block.capacity() < within + take {
+                    // Grow straight to a whole block when appending so that sequential small
+                    // writes do not reallocate again and again.
+                    block.reserve_exact(BLOCK as usize - block.len());
+                }
+                block.resize(within + take, 0);
+            }
+            block[within..within + take].copy_from_slice(&data[done..done + take]);
+            done += take;
+        }
+        *len = (*len).max(offset + data.len() as u64);
+    }
+
+    /// Truncates or extends (with zeros, sparsely) to exactly `new_len` bytes.
+    pub fn set_len(&mut self, new_len: u64) {
+        if new_len == self.len() {
+            return;
+        }
+        if let Repr::Whole(b) = &self.repr
+            && new_len < b.len() as u64
+        {
+            self.repr = Repr::Whole(b.slice(..new_len as usize));
+            return;
+        }
+        let (len, blocks) = self.blocks_mut();
+        if new_len < *len {
+            let last = new_len / BLOCK;
+            let within = (new_len % BLOCK) as usize;
+            // Drop whole blocks past the end, then cut the block holding the new end.
+            blocks.split_off(&(last + if within == 0 { 0 } else { 1 }));
+            if within > 0
+                && let Some(block) = blocks.get_mut(&last)
+                && block.as_slice().len() > within
+            {
+                match block {
+                    Block::Shared(b) => *b = b.slice(..within),
+                    Block::Owned(v) => v.truncate(within),
+                }
+            }
+        }
+        *len = new_len;
+    }
+
+    /// Calls `f` with consecutive pieces covering the whole contents (holes as zero runs).
+    pub fn for_each_chunk(&self, mut f: impl FnMut(&[u8])) {
+        match &self.repr {
+            Repr::Whole(b) => {
+                if !b.is_empty() {
+                    f(b)
+                }
+            }
+            Repr::Blocks { len, .. } => {
+                let mut buf = vec![0u8; BLOCK as usize];
+                let mut off = 0;
+                while off < *len {
+                    let n = self.read_at(off, &mut buf);
+                    f(&buf[..n]);
+                    off += n as u64;
+                }
+            }
+        }
+    }
+
+    /// Makes every block shareable (`Bytes`) so that a clone copies no data: used when a
+    /// filesystem is frozen to serve as the read-only base of cheap forks.
+    pub fn freeze(&mut self) {
+        if let Repr::Blocks { blocks, .. } = &mut self.repr {
+            for block in blocks.values_mut() {
+                if let Block::Owned(v) = block {
+                    *block = Block::Shared(Bytes::from(std::mem::take(v)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contents(f: &FileData) -> Vec<u8> {
+        let mut v = vec![0xAA; f.len() as usize];
+        assert_eq!(f.read_at(0, &mut v), f.len() as usize);
+        v
+    }
+
+    #[test]
+    fn write_read_across_blocks_and_gaps() {
+        let mut f = FileData::default();
+        f.write_at(BLOCK - 2, b"abcd");
+        assert_eq!(f.len(), BLOCK + 2);
+        let mut buf = [0xFFu8; 6];
+        assert_eq!(f.read_at(BLOCK - 4, &mut buf), 6);
+        assert_eq!(&buf, b"\0\0abcd");
+        f.write_at(3 * BLOCK + 1, b"z");
+        let all = contents(&f);
+        assert_eq!(all.len() as u64, 3 * BLOCK + 2);
+        assert!(
+            all[(BLOCK + 2) as usize..(3 * BLOCK + 1) as usize]
+                .iter()
+                .all(|&b| b == 0)
+        );
+        assert_eq!(all[(3 * BLOCK + 1) as usize], b'z');
+        assert_eq!(f.read_at(f.len(), &mut buf), 0);
+    }
+
+    #[test]
+    fn shared_buffer_is_not_modified_by_writes() {
+        let image = Bytes::from(vec![7u8; (2 * BLOCK + 10) as usize]);
+        let mut f = FileData::from_bytes(image.slice(5..));
+        assert_eq!(f.owned_bytes(), 0);
+        f.write_at(BLOCK, b"xy");
+        assert!(image.iter().all(|&b| b == 7));
+        // Only the touched block was copied.
+        assert_eq!(f.owned_bytes(), BLOCK);
+        let all = contents(&f);
+        assert_eq!(&all[BLOCK as usize..BLOCK as usize + 2], b"xy");
+        assert_eq!(all[0], 7);
+        assert_eq!(all.len() as u64, 2 * BLOCK + 5);
+    }
+
+    #[test]
+    fn truncate_then_extend_reads_zeros() {
+        let mut f = FileData::from_bytes(Bytes::from_static(b"hello world"));
+        f.set_len(5);
+        assert_eq!(contents(&f), b"hello");
+        f.set_len(8);
+        assert_eq!(contents(&f), b"hello\0\0\0");
+        let mut g = FileData::default();
+        g.write_at(0, &vec![1u8; (BLOCK + 100) as usize]);
+        g.set_len(BLOCK + 1);
+        g.set_len(BLOCK + 50);
+        let all = contents(&g);
+        assert_eq!(all[BLOCK as usize], 1);
+        assert!(all[BLOCK as usize + 1..].iter().all(|&b| b == 0));
+        g.set_len(0);
+        assert!(g.is_empty());
+        g.set_len(1 << 40);
+        assert_eq!(g.len(), 1 << 40);
+        assert_eq!(g.owned_bytes(), 0);
+    }
+
+    #[test]
+    fn freeze_keeps_contents() {
+        let mut f = FileData::default();
+        f.write_at(0, b"frozen");
+        f.freeze();
+        assert_eq!(f.owned_bytes(), 0);
+        assert_eq!(contents(&f.clone()), b"frozen");
+    }
+}

@@ -1,0 +1,527 @@
+//! One in-memory filesystem: a slab of inodes addressed by inode number, and every operation
+//! WASI needs expressed on (directory inode, entry name). It knows nothing of paths: the
+//! resolver turns paths into inodes. Invariants: directories form a tree (no directory hard
+//! links), every directory's `parent` names the directory holding its entry, `nlink` counts
+//! entries (plus `.` and subdirectories' `..` for directories), and an inode is freed only when
+//! it has no entry and no open handle.
+
+use super::clock::Clock;
+use super::data::FileData;
+use super::dir::{Dir, Ino};
+use super::error::{Errno, Result};
+use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
+use std::sync::Arc;
+
+/// The root directory's inode number in every filesystem.
+pub const ROOT_INO: Ino = 1;
+
+/// Longest file size a write or `set_size` may produce (like a 64-bit `off_t`).
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+/// Most hard links to one inode.
+pub const MAX_LINKS: u64 = 65_000;
+
+#[derive(Debug, Clone)]
+pub struct MemFs {
+    nodes: Vec<Option<Node>>,
+    free: Vec<Ino>,
+    dev: u64,
+    readonly: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl MemFs {
+    /// An empty filesystem (just a root directory) with device id `dev`.
+    pub fn new(dev: u64, clock: Arc<dyn Clock>) -> Self {
+        let now = clock.now_ns();
+        let root = Node::new(
+            NodeKind::Dir(DirNode {
+                entries: Dir::default(),
+                parent: ROOT_INO,
+                removed: false,
+            }),
+            0o755,
+            now,
+        );
+        MemFs {
+            nodes: vec![None, Some(root)],
+            free: Vec::new(),
+            dev,
+            readonly: false,
+            clock,
+        }
+    }
+
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    pub fn root(&self) -> Ino {
+        ROOT_INO
+    }
+
+    pub fn is_readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// Makes every later modification fail with `EROFS`.
+    pub fn set_readonly(&mut self, readonly: bool) {
+        self.readonly = readonly;
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    /// Number of live inodes.
+    pub fn inode_count(&self) -> usize {
+        self.nodes.len() - 1 - self.free.len()
+    }
+
+    pub fn node(&self, ino: Ino) -> Result<&Node> {
+        self.nodes
+            .get(ino as usize)
+            .and_then(Option::as_ref)
+            .ok_or(Errno::Badf)
+    }
+
+    fn node_mut(&mut self, ino: Ino) -> Result<&mut Node> {
+        self.nodes
+            .get_mut(ino as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Errno::Badf)
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.readonly {
+            Err(Errno::Rofs)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn dir(&self, ino: Ino) -> Result<&DirNode> {
+        match &self.node(ino)?.kind {
+            NodeKind::Dir(d) => Ok(d),
+            _ => Err(Errno::Notdir),
+        }
+    }
+
+    fn dir_mut(&mut self, ino: Ino) -> Result<&mut DirNode> {
+        match &mut self.node_mut(ino)?.kind {
+            NodeKind::Dir(d) => Ok(d),
+            _ => Err(Errno::Notdir),
+        }
+    }
+
+    pub fn stat(&self, ino: Ino) -> Result<Stat> {
+        let n = self.node(ino)?;
+        Ok(Stat {
+            dev: self.dev,
+            ino,
+            filetype: n.file_type(),
+            nlink: n.nlink,
+            size: n.size(),
+            mode: n.mode,
+            atim: n.atim,
+            mtim: n.mtim,
+            ctim: n.ctim,
+        })
+    }
+
+    pub fn lookup(&self, dir: Ino, name: &str) -> Result<Option<Ino>> {
+        Ok(self.dir(dir)?.entries.get(name))
+    }
+
+    fn alloc(&mut self, node: Node) -> Ino {
+        match self.free.pop() {
+            Some(ino) => {
+                self.nodes[ino as usize] = Some(node);
+                ino
+            }
+            None => {
+                self.nodes.push(Some(node));
+                (self.nodes.len() - 1) as Ino
+            }
+        }
+    }
+
+    /// Frees `ino` if nothing refers to it any more (no entry, no open handle).
+    fn maybe_free(&mut self, ino: Ino) {
+        if let Ok(n) = self.node(ino)
+            && n.open == 0
+            && (n.nlink == 0 || (n.is_dir() && n.nlink <= 1))
+        {
+            self.nodes[ino as usize] = None;
+            self.free.push(ino);
+        }
+    }
+
+    /// Checks that `name` can be added to `dir` and returns the time to stamp on it.
+    fn prepare_insert(&self, dir: Ino, name: &str) -> Result<u64> {
+        self.writable()?;
+        let d = self.dir(dir)?;
+        if d.removed {
+            return Err(Errno::Noent);
+        }
+        if d.entries.get(name).is_some() {
+            return Err(Errno::Exist);
+        }
+        Ok(self.now())
+    }
+
+    fn touch_dir(&mut self, dir: Ino, now: u64) {
+        if let Ok(n) = self.node_mut(dir) {
+            n.mtim = now;
+            n.ctim = now;
+        }
+    }
+
+    fn insert_new(&mut self, dir: Ino, name: &str, kind: NodeKind, mode: u32) -> Result<Ino> {
+        let now = self.prepare_insert(dir, name)?;
+        let is_dir = matches!(kind, NodeKind::Dir(_));
+        let ino = self.alloc(Node::new(kind, mode, now));
+        self.dir_mut(dir)?.entries.insert(Arc::from(name), ino);
+        if is_dir {
+            self.node_mut(dir)?.nlink += 1;
+        }
+        self.touch_dir(dir, now);
+        Ok(ino)
+    }
+
+    /// Creates an empty regular file; `EEXIST` if the name is taken.
+    pub fn create_file(&mut self, dir: Ino, name: &str, mode: u32) -> Result<Ino> {
+        self.insert_new(dir, name, NodeKind::File(FileData::default()), mode)
+    }
+
+    /// Creates a regular file holding `data` (shared, not copied).
+    pub fn create_file_with(
+        &mut self,
+        dir: Ino,
+        name: &str,
+        data: FileData,
+        mode: u32,
+    ) -> Result<Ino> {
+        self.insert_new(dir, name, NodeKind::File(data), mode)
+    }
+
+    pub fn mkdir(&mut self, dir: Ino, name: &str, mode: u32) -> Result<Ino> {
+        let kind = NodeKind::Dir(DirNode {
+            entries: Dir::default(),
+            parent: dir,
+            removed: false,
+        });
+        self.insert_new(dir, name, kind, mode)
+    }
+
+    pub fn symlink(&mut self, dir: Ino, name: &str, target: &str) -> Result<Ino> {
+        self.insert_new(dir, name, NodeKind::Symlink(Arc::from(target)), 0o777)
+    }
+
+    /// Adds another name for the non-directory `target`.
+    pub fn link(&mut self, dir: Ino, name: &str, target: Ino) -> Result<()> {
+        let now = self.prepare_insert(dir, name)?;
+        let t = self.node_mut(target)?;
+        if t.is_dir() {
+            return Err(Errno::Perm);
+        }
+        if t.nlink == 0 {
+            // An open but unlinked file cannot be given a name again.
+            return Err(Errno::Noent);
+        }
+        if t.nlink >= MAX_LINKS {
+            return Err(Errno::Mlink);
+        }
+        t.nlink += 1;
+        t.ctim = now;
+        self.dir_mut(dir)?.entries.insert(Arc::from(name), target);
+        self.touch_dir(dir, now);
+        Ok(())
+    }
+
+    pub fn readlink(&self, ino: Ino) -> Result<Arc<str>> {
+        match &self.node(ino)?.kind {
+            NodeKind::Symlink(t) => Ok(t.clone()),
+            _ => Err(Errno::Inval),
+        }
+    }
+
+    /// Removes a non-directory entry.
+    pub fn unlink(&mut self, dir: Ino, name: &str) -> Result<()> {
+        self.writable()?;
+        let ino = self.lookup(dir, name)?.ok_or(Errno::Noent)?;
+        if self.node(ino)?.is_dir() {
+            return Err(Errno::Isdir);
+        }
+        let now = self.now();
+        self.dir_mut(dir)?.entries.remove(name);
+        self.drop_link(ino, now);
+        self.touch_dir(dir, now);
+        Ok(())
+    }
+
+    fn drop_link(&mut self, ino: Ino, now: u64) {
+        if let Ok(n) = self.node_mut(ino) {
+            n.nlink = n.nlink.saturating_sub(1);
+            n.ctim = now;
+        }
+        self.maybe_free(ino);
+    }
+
+    /// Removes an empty directory entry.
+    pub fn rmdir(&mut self, dir: Ino, name: &str) -> Result<()> {
+        self.writable()?;
+        let ino = self.lookup(dir, name)?.ok_or(Errno::Noent)?;
+        let n = self.node(ino)?;
+        match &n.kind {
+            NodeKind::Dir(d) if !d.entries.is_empty() => return Err(Errno::Notempty),
+            NodeKind::Dir(_) if n.mounted => return Err(Errno::Busy),
+            NodeKind::Dir(_) => {}
+            _ => return Err(Errno::Notdir),
+        }
+        let now = self.now();
+        self.dir_mut(dir)?.entries.remove(name);
+        self.node_mut(dir)?.nlink -= 1;
+        self.touch_dir(dir, now);
+        self.detach_dir(ino);
+        Ok(())
+    }
+
+    fn detach_dir(&mut self, ino: Ino) {
+        if let Ok(n) = self.node_mut(ino) {
+            n.nlink = 0;
+            if let NodeKind::Dir(d) = &mut n.kind {
+                d.removed = true;
+            }
+        }
+        self.maybe_free(ino);
+    }
+
+    /// Is `ino` the directory `ancestor` or somewhere beneath it?
+    fn is_within(&self, mut ino: Ino, ancestor: Ino) -> bool {
+        loop {
+            if ino == ancestor {
+                return true;
+            }
+            match self.dir(ino) {
+                Ok(d) if d.parent != ino => ino = d.parent,
+                _ => return false,
+            }
+        }
+    }
+
+    /// POSIX rename within this filesystem.
+    pub fn rename(&mut self, from_dir: Ino, from: &str, to_dir: Ino, to: &str) -> Result<()> {
+        self.writable()?;
+        let src = self.lookup(from_dir, from)?.ok_or(Errno::Noent)?;
+        let dst = self.lookup(to_dir, to)?;
+        if self.dir(to_dir)?.removed {
+            return Err(Errno::Noent);
+        }
+        let src_is_dir = self.node(src)?.is_dir();
+        if src_is_dir && self.node(src)?.mounted {
+            return Err(Errno::Busy);
+        }
+        if let Some(dst) = dst {
+            if dst == src {
+                // The same entry, or two hard links to one file: POSIX says do nothing.
+                return Ok(());
+            }
+            let dn = self.node(dst)?;
+            match (src_is_dir, &dn.kind) {
+                (true, NodeKind::Dir(d)) if !d.entries.is_empty() => return Err(Errno::Notempty),
+                (true, NodeKind::Dir(_)) if dn.mounted => return Err(Errno::Busy),
+                (true, NodeKind::Dir(_)) => {}
+                (true, _) => return Err(Errno::Notdir),
+                (false, NodeKind::Dir(_)) => return Err(Errno::Isdir),
+                (false, _) => {}
+            }
+        }
+        if src_is_dir && self.is_within(to_dir, src) {
+            return Err(Errno::Inval);
+        }
+        let now = self.now();
+        self.dir_mut(from_dir)?.entries.remove(from);
+        match dst {
+            Some(dst) => {
+                self.dir_mut(to_dir)?.entries.replace(to, src);
+                if src_is_dir {
+                    // The replaced directory's `..` no longer counts toward to_dir.
+                    self.node_mut(to_dir)?.nlink -= 1;
+                    self.detach_dir(dst);
+                } else {
+                    self.drop_link(dst, now);
+                }
+            }
+            None => self.dir_mut(to_dir)?.entries.insert(Arc::from(to), src),
+        }
+        if src_is_dir && from_dir != to_dir {
+            self.node_mut(from_dir)?.nlink -= 1;
+            self.node_mut(to_dir)?.nlink += 1;
+            self.dir_mut(src)?.parent = to_dir;
+        }
+        self.node_mut(src)?.ctim = now;
+        self.touch_dir(from_dir, now);
+        self.touch_dir(to_dir, now);
+        Ok(())
+    }
+
+    pub fn file(&self, ino: Ino) -> Result<&FileData> {
+        match &self.node(ino)?.kind {
+            NodeKind::File(f) => Ok(f),
+            NodeKind::Dir(_) => Err(Errno::Isdir),
+            NodeKind::Symlink(_) => Err(Errno::Inval),
+        }
+    }
+
+    fn file_mut(&mut self, ino: Ino) -> Result<&mut FileData> {
+        self.writable()?;
+        match &mut self.node_mut(ino)?.kind {
+            NodeKind::File(f) => Ok(f),
+            NodeKind::Dir(_) => Err(Errno::Isdir),
+            NodeKind::Symlink(_) => Err(Errno::Inval),
+        }
+    }
+
+    /// Reads at `offset` into `buf`; does not update the access time (like `noatime` mounts,
+    /// which keeps reads free of writes and runs reproducible).
+    pub fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        Ok(self.file(ino)?.read_at(offset, buf))
+    }
+
+    /// Writes at `offset` (or at the end, when `offset` is `None`); returns the offset just past
+    /// the written bytes.
+    pub fn write(&mut self, ino: Ino, offset: Option<u64>, data: &[u8]) -> Result<u64> {
+        let now = self.now();
+        let f = self.file_mut(ino)?;
+        let at = offset.unwrap_or(f.len());
+        let end = at.checked_add(data.len() as u64).ok_or(Errno::Fbig)?;
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::Fbig);
+        }
+        f.write_at(at, data);
+        if !data.is_empty() {
+            let n = self.node_mut(ino)?;
+            n.mtim = now;
+            n.ctim = now;
+        }
+        Ok(end)
+    }
+
+    pub fn set_size(&mut self, ino: Ino, size: u64) -> Result<()> {
+        if size > MAX_FILE_SIZE {
+            return Err(Errno::Fbig);
+        }
+        let now = self.now();
+        self.file_mut(ino)?.set_len(size);
+        let n = self.node_mut(ino)?;
+        n.mtim = now;
+        n.ctim = now;
+        Ok(())
+    }
+
+    /// Ensures the file is at least `offset + len` bytes long (new bytes are zeros).
+    pub fn allocate(&mut self, ino: Ino, offset: u64, len: u64) -> Result<()> {
+        let end = offset.checked_add(len).ok_or(Errno::Fbig)?;
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::Fbig);
+        }
+        let f = self.file_mut(ino)?;
+        if end > f.len() {
+            f.set_len(end);
+            let now = self.now();
+            let n = self.node_mut(ino)?;
+            n.mtim = now;
+            n.ctim = now;
+        }
+        Ok(())
+    }
+
+    pub fn set_times(&mut self, ino: Ino, atim: SetTime, mtim: SetTime) -> Result<()> {
+        self.writable()?;
+        let now = self.now();
+        let n = self.node_mut(ino)?;
+        let pick = |t: SetTime, old: u64| match t {
+            SetTime::Keep => old,
+            SetTime::Now => now,
+            SetTime::At(v) => v,
+        };
+        n.atim = pick(atim, n.atim);
+        n.mtim = pick(mtim, n.mtim);
+        n.ctim = now;
+        Ok(())
+    }
+
+    /// Sets permission bits (images and export use them; WASI has no chmod).
+    pub fn set_mode(&mut self, ino: Ino, mode: u32) -> Result<()> {
+        self.node_mut(ino)?.mode = mode & 0o7777;
+        Ok(())
+    }
+
+    /// Registers an open handle so the inode outlives its last name.
+    pub fn retain(&mut self, ino: Ino) -> Result<()> {
+        let n = self.node_mut(ino)?;
+        n.open = n.open.checked_add(1).ok_or(Errno::Nfile)?;
+        Ok(())
+    }
+
+    /// Drops an open handle; frees the inode if it has no name left.
+    pub fn release(&mut self, ino: Ino) {
+        if let Ok(n) = self.node_mut(ino) {
+            n.open = n.open.saturating_sub(1);
+        }
+        self.maybe_free(ino);
+    }
+
+    pub fn set_mounted(&mut self, ino: Ino, mounted: bool) -> Result<()> {
+        let n = self.node_mut(ino)?;
+        if !n.is_dir() {
+            return Err(Errno::Notdir);
+        }
+        n.mounted = mounted;
+        Ok(())
+    }
+
+    /// `(next cookie, name, inode, type)` for each entry from `cookie` on, `.` and `..` first.
+    pub fn readdir(&self, dir: Ino, cookie: u64) -> Result<Vec<(u64, Arc<str>, Ino, FileType)>> {
+        let d = self.dir(dir)?;
+        let mut out = Vec::new();
+        if cookie == 0 {
+            out.push((1, Arc::from("."), dir, FileType::Directory));
+        }
+        if cookie <= 1 {
+            out.push((2, Arc::from(".."), d.parent, FileType::Directory));
+        }
+        for (next, name, ino) in d.entries.entries_from(cookie) {
+            let ft = self
+                .node(ino)
+                .map(Node::file_type)
+                .unwrap_or(FileType::Unknown);
+            out.push((next, name.clone(), ino, ft));
+        }
+        Ok(out)
+    }
+
+    /// Makes every file's data shareable so that cloning this filesystem copies no file data.
+    pub fn freeze(&mut self) {
+        for n in self.nodes.iter_mut().flatten() {
+            if let NodeKind::File(f) = &mut n.kind {
+                f.freeze();
+            }
+        }
+    }
+}
+
+impl MemFs {
+    /// The same filesystem under another device id.
+    pub fn with_dev(mut self, dev: u64) -> Self {
+        self.dev = dev;
+        self
+    }
+
+    /// Replaces a regular file's contents wholesale (sharing `data`).
+    pub fn replace_data(&mut self, ino: Ino, data: FileData) -> Result<()> {
+        *self.file_mut(ino)? = data;
+        Ok(())
+    }
+}

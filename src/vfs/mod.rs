@@ -1,0 +1,19 @@
+//! The virtual filesystem: in-memory inodes, the confined path resolver, and the namespace
+//! of mounted filesystems. It knows nothing of WebAssembly; errors are WASI errnos.
+
+pub mod clock;
+pub mod data;
+pub mod dir;
+pub mod error;
+pub mod memfs;
+pub mod namespace;
+pub mod node;
+pub mod resolve;
+
+pub use clock::{Clock, SteppingClock, SystemClock};
+pub use data::FileData;
+pub use error::{Errno, Result};
+pub use memfs::MemFs;
+pub use namespace::{NodeId, OpenOptions, Vfs};
+pub use node::{FileType, SetTime, Stat};
+pub use resolve::Follow;

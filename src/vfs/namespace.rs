@@ -1,0 +1,402 @@
+//! The namespace a sandbox sees: several filesystems, one of them the root, the others
+//! mounted on directories. Path-level operations live here: each resolves its path with the
+//! confined resolver, then acts on (directory, name) in the filesystem that holds it.
+//! Renames and links never cross filesystems (`EXDEV`).
+
+use super::clock::{Clock, SystemClock};
+use super::data::FileData;
+use super::error::{Errno, Result};
+use super::memfs::MemFs;
+use super::node::{FileType, Node, NodeKind, SetTime, Stat};
+use super::resolve::{Follow, MAX_PATH, Resolved};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A node anywhere in the namespace: which filesystem, which inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub fs: u32,
+    pub ino: u64,
+}
+
+/// How `Vfs::open` treats the path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    pub create: bool,
+    pub exclusive: bool,
+    pub truncate: bool,
+    pub directory: bool,
+    pub follow: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Vfs {
+    fss: Vec<MemFs>,
+    /// Mount point (a directory in some filesystem) → root of the filesystem mounted there.
+    mounts: HashMap<NodeId, NodeId>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for Vfs {
+    fn default() -> Self {
+        Vfs::new(Arc::new(SystemClock))
+    }
+}
+
+impl Vfs {
+    /// A namespace holding one empty, writable root filesystem.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Vfs::with_root(MemFs::new(1, clock.clone()), clock)
+    }
+
+    pub fn with_root(root: MemFs, clock: Arc<dyn Clock>) -> Self {
+        Vfs {
+            fss: vec![root],
+            mounts: HashMap::new(),
+            clock,
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn root(&self) -> NodeId {
+        NodeId {
+            fs: 0,
+            ino: self.fss[0].root(),
+        }
+    }
+
+    pub fn fs(&self, id: NodeId) -> Result<&MemFs> {
+        self.fss.get(id.fs as usize).ok_or(Errno::Badf)
+    }
+
+    pub fn fs_mut(&mut self, id: NodeId) -> Result<&mut MemFs> {
+        self.fss.get_mut(id.fs as usize).ok_or(Errno::Badf)
+    }
+
+    pub fn node(&self, id: NodeId) -> Result<&Node> {
+        self.fs(id)?.node(id.ino)
+    }
+
+    /// Mounts `fs` on the directory `at`, shadowing what lies below; returns its root.
+    pub fn mount(&mut self, at: NodeId, mut fs: MemFs) -> Result<NodeId> {
+        if self.mounts.contains_key(&at) {
+            return Err(Errno::Busy);
+        }
+        self.fs_mut(at)?.set_mounted(at.ino, true)?;
+        let index = u32::try_from(self.fss.len()).map_err(|_| Errno::Nomem)?;
+        // Device ids follow mount order so they are reproducible.
+        if fs.dev() == 0 {
+            fs = fs.with_dev(u64::from(index) + 1);
+        }
+        let root = NodeId {
+            fs: index,
+            ino: fs.root(),
+        };
+        self.fss.push(fs);
+        self.mounts.insert(at, root);
+        Ok(root)
+    }
+
+    /// Follows mount points: the root of whatever is mounted on `id`, else `id`.
+    pub(crate) fn through_mounts(&self, mut id: NodeId) -> NodeId {
+        while let Ok(n) = self.node(id) {
+            if !n.mounted {
+                break;
+            }
+            match self.mounts.get(&id) {
+                Some(&root) => id = root,
+                None => break,
+            }
+        }
+        id
+    }
+
+    /// The entry `name` in directory `dir`: its own name handle and the node it names.
+    pub(crate) fn lookup_entry(
+        &self,
+        dir: NodeId,
+        name: &str,
+    ) -> Result<Option<(Arc<str>, NodeId)>> {
+        let fs = self.fs(dir)?;
+        Ok(fs
+            .dir(dir.ino)?
+            .entries
+            .get_entry(name)
+            .map(|(n, ino)| (n, NodeId { fs: dir.fs, ino })))
+    }
+
+    pub fn stat_node(&self, id: NodeId) -> Result<Stat> {
+        self.fs(id)?.stat(id.ino)
+    }
+
+    /// Opens (and maybe creates or truncates) what `path` names; the node is retained and
+    /// must be given back with `release`.
+    pub fn open(&mut self, base: NodeId, path: &[u8], opts: OpenOptions) -> Result<NodeId> {
+        if opts.directory && (opts.create || opts.exclusive || opts.truncate) {
+            return Err(Errno::Inval);
+        }
+        let follow = if opts.follow { Follow::Yes } else { Follow::No };
+        let r = self.resolve(base, path, follow)?;
+        let id = match r.node {
+            Some(id) => {
+                if opts.create && opts.exclusive {
+                    return Err(Errno::Exist);
+                }
+                let node = self.node(id)?;
+                match node.kind {
+                    NodeKind::Symlink(_) => return Err(Errno::Loop),
+                    NodeKind::Dir(_) if opts.truncate => return Err(Errno::Isdir),
+                    NodeKind::File(_) if opts.directory => return Err(Errno::Notdir),
+                    _ => {}
+                }
+                if opts.truncate {
+                    self.fs_mut(id)?.set_size(id.ino, 0)?;
+                }
+                id
+            }
+            None => {
+                if !opts.create {
+                    return Err(Errno::Noent);
+                }
+                if r.trailing_slash {
+                    return Err(Errno::Isdir);
+                }
+                let (dir, name) = r.entry.ok_or(Errno::Noent)?;
+                let ino = self.fs_mut(dir)?.create_file(dir.ino, &name, 0o644)?;
+                NodeId { fs: dir.fs, ino }
+            }
+        };
+        self.fs_mut(id)?.retain(id.ino)?;
+        Ok(id)
+    }
+
+    /// Takes an extra open handle on a node (e.g. for a preopen).
+    pub fn retain(&mut self, id: NodeId) -> Result<()> {
+        self.fs_mut(id)?.retain(id.ino)
+    }
+
+    /// Gives back a handle from `open` or `retain`.
+    pub fn release(&mut self, id: NodeId) {
+        if let Ok(fs) = self.fs_mut(id) {
+            fs.release(id.ino);
+        }
+    }
+
+    /// The entry a path names without following a final symlink, with the node it holds.
+    fn existing_entry(
+        &self,
+        base: NodeId,
+        path: &[u8],
+    ) -> Result<(Resolved, NodeId, Arc<str>, NodeId)> {
+        let r = self.resolve(base, path, Follow::Entry)?;
+        let node = r.node.ok_or(Errno::Noent)?;
+        let (dir, name) = r.entry.clone().ok_or(Errno::Busy)?;
+        Ok((r, dir, name, node))
+    }
+
+    /// A path naming an entry that must not exist yet.
+    fn new_entry(&self, base: NodeId, path: &[u8]) -> Result<(Resolved, NodeId, Arc<str>)> {
+        let r = self.resolve(base, path, Follow::Entry)?;
+        if r.node.is_some() {
+            return Err(Errno::Exist);
+        }
+        let (dir, name) = r.entry.clone().ok_or(Errno::Exist)?;
+        Ok((r, dir, name))
+    }
+
+    pub fn mkdir(&mut self, base: NodeId, path: &[u8]) -> Result<NodeId> {
+        let (_, dir, name) = self.new_entry(base, path)?;
+        let ino = self.fs_mut(dir)?.mkdir(dir.ino, &name, 0o755)?;
+        Ok(NodeId { fs: dir.fs, ino })
+    }
+
+    pub fn rmdir(&mut self, base: NodeId, path: &[u8]) -> Result<()> {
+        let r = self.resolve(base, path, Follow::Entry)?;
+        r.node.ok_or(Errno::Noent)?;
+        // `rmdir(".")` is EINVAL on Linux; `..` can never be empty.
+        let (dir, name) = r.entry.ok_or(Errno::Inval)?;
+        self.fs_mut(dir)?.rmdir(dir.ino, &name)
+    }
+
+    pub fn unlink(&mut self, base: NodeId, path: &[u8]) -> Result<()> {
+        let r = self.resolve(base, path, Follow::Entry)?;
+        let node = r.node.ok_or(Errno::Noent)?;
+        let (dir, name) = r.entry.ok_or(Errno::Isdir)?;
+        if r.trailing_slash {
+            // `unlink("dir/")` is EISDIR; `unlink("file/")` or through a symlink is ENOTDIR.
+            return Err(if self.node(node)?.is_dir() {
+                Errno::Isdir
+            } else {
+                Errno::Notdir
+            });
+        }
+        self.fs_mut(dir)?.unlink(dir.ino, &name)
+    }
+
+    pub fn rename(
+        &mut self,
+        from_base: NodeId,
+        from: &[u8],
+        to_base: NodeId,
+        to: &[u8],
+    ) -> Result<()> {
+        let (fr, from_dir, from_name, src) = self.existing_entry(from_base, from)?;
+        let tr = self.resolve(to_base, to, Follow::Entry)?;
+        let (to_dir, to_name) = tr.entry.clone().ok_or(Errno::Busy)?;
+        let src_is_dir = self.node(src)?.is_dir();
+        if !src_is_dir && (fr.trailing_slash || tr.trailing_slash) {
+            return Err(Errno::Notdir);
+        }
+        if from_dir.fs != to_dir.fs {
+            return Err(Errno::Xdev);
+        }
+        self.fs_mut(from_dir)?
+            .rename(from_dir.ino, &from_name, to_dir.ino, &to_name)
+    }
+
+    /// Adds the name `to` for the non-directory `from` names.
+    pub fn link(
+        &mut self,
+        from_base: NodeId,
+        from: &[u8],
+        follow: bool,
+        to_base: NodeId,
+        to: &[u8],
+    ) -> Result<()> {
+        let follow = if follow { Follow::Yes } else { Follow::Entry };
+        let fr = self.resolve(from_base, from, follow)?;
+        let src = fr.node.ok_or(Errno::Noent)?;
+        if self.node(src)?.is_dir() {
+            return Err(Errno::Perm);
+        }
+        if fr.trailing_slash {
+            return Err(Errno::Notdir);
+        }
+        let (tr, to_dir, to_name) = self.new_entry(to_base, to)?;
+        if tr.trailing_slash {
+            return Err(Errno::Noent);
+        }
+        if src.fs != to_dir.fs {
+            return Err(Errno::Xdev);
+        }
+        self.fs_mut(to_dir)?.link(to_dir.ino, &to_name, src.ino)
+    }
+
+    /// Creates the symlink `path` holding `target`; absolute targets are refused (`EPERM`).
+    pub fn symlink(&mut self, target: &[u8], base: NodeId, path: &[u8]) -> Result<NodeId> {
+        if target.is_empty() {
+            return Err(Errno::Noent);
+        }
+        if target.contains(&0) {
+            return Err(Errno::Inval);
+        }
+        if target.len() >= MAX_PATH {
+            return Err(Errno::Nametoolong);
+        }
+        let target = std::str::from_utf8(target).map_err(|_| Errno::Ilseq)?;
+        if target.starts_with('/') {
+            return Err(Errno::Perm);
+        }
+        let (r, dir, name) = self.new_entry(base, path)?;
+        if r.trailing_slash {
+            return Err(Errno::Noent);
+        }
+        let ino = self.fs_mut(dir)?.symlink(dir.ino, &name, target)?;
+        Ok(NodeId { fs: dir.fs, ino })
+    }
+
+    pub fn readlink(&self, base: NodeId, path: &[u8]) -> Result<Arc<str>> {
+        let r = self.resolve(base, path, Follow::Entry)?;
+        let node = r.node.ok_or(Errno::Noent)?;
+        if r.trailing_slash {
+            return Err(Errno::Inval);
+        }
+        self.fs(node)?.readlink(node.ino)
+    }
+
+    /// The node a path names (following a final symlink or not).
+    pub fn lookup(&self, base: NodeId, path: &[u8], follow: bool) -> Result<NodeId> {
+        let follow = if follow { Follow::Yes } else { Follow::No };
+        self.resolve(base, path, follow)?.node.ok_or(Errno::Noent)
+    }
+
+    pub fn stat(&self, base: NodeId, path: &[u8], follow: bool) -> Result<Stat> {
+        let id = self.lookup(base, path, follow)?;
+        self.stat_node(id)
+    }
+
+    pub fn set_times(
+        &mut self,
+        base: NodeId,
+        path: &[u8],
+        follow: bool,
+        atim: SetTime,
+        mtim: SetTime,
+    ) -> Result<()> {
+        let id = self.lookup(base, path, follow)?;
+        self.set_times_node(id, atim, mtim)
+    }
+
+    pub fn set_times_node(&mut self, id: NodeId, atim: SetTime, mtim: SetTime) -> Result<()> {
+        self.fs_mut(id)?.set_times(id.ino, atim, mtim)
+    }
+
+    pub fn read(&self, id: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.fs(id)?.read(id.ino, offset, buf)
+    }
+
+    /// Writes at `offset`, or appends when `None`; returns the offset past the data.
+    pub fn write(&mut self, id: NodeId, offset: Option<u64>, data: &[u8]) -> Result<u64> {
+        self.fs_mut(id)?.write(id.ino, offset, data)
+    }
+
+    pub fn set_size(&mut self, id: NodeId, size: u64) -> Result<()> {
+        self.fs_mut(id)?.set_size(id.ino, size)
+    }
+
+    pub fn allocate(&mut self, id: NodeId, offset: u64, len: u64) -> Result<()> {
+        self.fs_mut(id)?.allocate(id.ino, offset, len)
+    }
+
+    /// Directory entries from `cookie` on: `(next cookie, name, inode, type)`.
+    pub fn readdir(&self, dir: NodeId, cookie: u64) -> Result<Vec<(u64, Arc<str>, u64, FileType)>> {
+        self.fs(dir)?.readdir(dir.ino, cookie)
+    }
+
+    /// Creates a file with the given contents (shared, not copied) at `path`, making parent
+    /// directories as needed; for building trees from the host side.
+    pub fn write_file(&mut self, base: NodeId, path: &str, data: FileData) -> Result<NodeId> {
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) => (self.mkdir_all(base, p)?, n),
+            None => (base, path),
+        };
+        let id = self.open(
+            parent,
+            name.as_bytes(),
+            OpenOptions {
+                create: true,
+                truncate: true,
+                ..Default::default()
+            },
+        )?;
+        self.release(id);
+        self.fs_mut(id)?.replace_data(id.ino, data)?;
+        Ok(id)
+    }
+
+    /// Creates every missing directory of `path`; returns the last one.
+    pub fn mkdir_all(&mut self, base: NodeId, path: &str) -> Result<NodeId> {
+        let mut cur = base;
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            cur = match self.lookup(cur, comp.as_bytes(), true) {
+                Ok(id) => id,
+                Err(Errno::Noent) => self.mkdir(cur, comp.as_bytes())?,
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(cur)
+    }
+}
