@@ -1,0 +1,287 @@
+//! Running modules on wasmer: the builder that turns a filesystem namespace, arguments,
+//! environment and stdio into wasmer `Imports` for the user's own `Store`, and a one-call
+//! runner for commands and reactors. Only this module (and the CLI) depends on wasmer.
+
+mod imports;
+
+use crate::vfs::{Errno, NodeId, Vfs};
+use crate::wasi::abi::Abi;
+use crate::wasi::ctx::{Capture, Input, Output, WasiCtx};
+use wasmer::{FunctionEnv, Imports, Instance, Memory, Module, Store};
+
+/// A guest's `proc_exit(code)`, carried through wasmer as a `RuntimeError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCode(pub u32);
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "guest exited with code {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitCode {}
+
+/// Called after each WASI call with its name and errno (0 = success).
+pub type TraceFn = Box<dyn FnMut(&'static str, u16) + Send>;
+
+/// The data behind every WASI import of one instance.
+pub struct WasiState {
+    pub ctx: WasiCtx,
+    memory: Option<Memory>,
+    trace: Option<TraceFn>,
+}
+
+/// Errors of setting up or running a sandboxed module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("guest path {path}: {errno}")]
+    GuestPath { path: String, errno: Errno },
+    #[error("cannot compile module: {0}")]
+    Compile(String),
+    #[error("cannot instantiate module: {0}")]
+    Instantiate(String),
+    #[error("module imports {module}::{name}, which strata does not provide")]
+    MissingImport { module: String, name: String },
+    #[error("module has no exported memory named \"memory\"")]
+    NoMemory,
+    #[error("module has no export {0}")]
+    NoExport(String),
+    #[error("guest trapped: {0}")]
+    Trap(String),
+    #[error("{0}")]
+    Host(String),
+}
+
+/// Builds the WASI environment of one instance, in the shape of wasmer-wasi's builder.
+pub struct WasiEnvBuilder {
+    program: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    vfs: Option<Vfs>,
+    preopens: Vec<(String, String)>,
+    stdin: Input,
+    stdout: Output,
+    stderr: Output,
+    trace: Option<TraceFn>,
+}
+
+/// Entry point of the builder: `WasiEnv::builder("prog")`.
+pub struct WasiEnv;
+
+impl WasiEnv {
+    pub fn builder(program: impl Into<String>) -> WasiEnvBuilder {
+        WasiEnvBuilder {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            vfs: None,
+            preopens: Vec::new(),
+            stdin: Input::Inherit,
+            stdout: Output::Inherit,
+            stderr: Output::Inherit,
+            trace: None,
+        }
+    }
+}
+
+impl WasiEnvBuilder {
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The filesystem namespace the guest sees (default: one empty in-memory root).
+    pub fn fs(mut self, vfs: Vfs) -> Self {
+        self.vfs = Some(vfs);
+        self
+    }
+
+    /// Preopens the guest directory `guest_path` (which must exist in the namespace) under
+    /// the name `name`. The root `/` is always preopened first, at fd 3.
+    pub fn preopen(mut self, guest_path: impl Into<String>, name: impl Into<String>) -> Self {
+        self.preopens.push((guest_path.into(), name.into()));
+        self
+    }
+
+    pub fn stdin_bytes(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Input::Bytes {
+            data: data.into(),
+            pos: 0,
+        };
+        self
+    }
+
+    pub fn stdin(mut self, input: Input) -> Self {
+        self.stdin = input;
+        self
+    }
+
+    pub fn stdout(mut self, out: Output) -> Self {
+        self.stdout = out;
+        self
+    }
+
+    pub fn stderr(mut self, out: Output) -> Self {
+        self.stderr = out;
+        self
+    }
+
+    /// Captures stdout into the returned buffer.
+    pub fn capture_stdout(&mut self) -> Capture {
+        let c = Capture::default();
+        self.stdout = Output::Capture(c.clone());
+        c
+    }
+
+    /// Captures stderr into the returned buffer.
+    pub fn capture_stderr(&mut self) -> Capture {
+        let c = Capture::default();
+        self.stderr = Output::Capture(c.clone());
+        c
+    }
+
+    /// Calls `f(name, errno)` after every WASI call.
+    pub fn trace(mut self, f: TraceFn) -> Self {
+        self.trace = Some(f);
+        self
+    }
+
+    /// The WASI context, without wasmer (for driving syscalls directly).
+    pub fn build_ctx(self) -> Result<(WasiCtx, Option<TraceFn>), Error> {
+        let vfs = self.vfs.unwrap_or_default();
+        let mut ctx = WasiCtx::new(vfs);
+        ctx.args = std::iter::once(self.program)
+            .chain(self.args)
+            .map(String::into_bytes)
+            .collect();
+        ctx.env = self
+            .env
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}").into_bytes())
+            .collect();
+        ctx.stdin = self.stdin;
+        ctx.stdout = self.stdout;
+        ctx.stderr = self.stderr;
+        let root = ctx.vfs.root();
+        ctx.preopen(root, "/").map_err(|errno| Error::GuestPath {
+            path: "/".into(),
+            errno,
+        })?;
+        for (path, name) in self.preopens {
+            let rel = path.trim_start_matches('/');
+            let node = if rel.is_empty() {
+                Ok(root)
+            } else {
+                ctx.vfs.lookup(root, rel.as_bytes(), true)
+            };
+            node.and_then(|n| ctx.preopen(n, &name).map(|_| ()))
+                .map_err(|errno| Error::GuestPath { path, errno })?;
+        }
+        Ok((ctx, self.trace))
+    }
+
+    /// Finishes the environment for `store`.
+    pub fn finalize(self, store: &mut Store) -> Result<WasiFunctionEnv, Error> {
+        let (ctx, trace) = self.build_ctx()?;
+        let env = FunctionEnv::new(
+            store,
+            WasiState {
+                ctx,
+                memory: None,
+                trace,
+            },
+        );
+        Ok(WasiFunctionEnv { env })
+    }
+}
+
+/// A finished WASI environment living in a wasmer `Store`.
+pub struct WasiFunctionEnv {
+    pub env: FunctionEnv<WasiState>,
+}
+
+impl WasiFunctionEnv {
+    /// The imports for `module`: both WASI namespaces. Fails, naming the import, if the
+    /// module needs a function neither provides.
+    pub fn import_object(&self, store: &mut Store, module: &Module) -> Result<Imports, Error> {
+        let mut imports = Imports::new();
+        imports.register_namespace("wasi_snapshot_preview1", imports::namespace(store, &self.env, Abi::P1));
+        imports.register_namespace("wasi_unstable", imports::namespace(store, &self.env, Abi::P0));
+        for import in module.imports() {
+            if matches!(import.module(), "wasi_snapshot_preview1" | "wasi_unstable")
+                && !imports.exists(import.module(), import.name())
+            {
+                return Err(Error::MissingImport {
+                    module: import.module().to_string(),
+                    name: import.name().to_string(),
+                });
+            }
+        }
+        Ok(imports)
+    }
+
+    /// Gives the environment the instance's exported memory; call after instantiation.
+    pub fn initialize(&self, store: &mut Store, instance: &Instance) -> Result<(), Error> {
+        let memory = instance
+            .exports
+            .get_memory("memory")
+            .map_err(|_| Error::NoMemory)?
+            .clone();
+        self.env.as_mut(store).memory = Some(memory);
+        Ok(())
+    }
+
+    /// The WASI context (filesystem, fds, captured output) after or between calls.
+    pub fn ctx<'a>(&self, store: &'a mut Store) -> &'a mut WasiCtx {
+        &mut self.env.as_mut(store).ctx
+    }
+}
+
+/// Runs the entry point (`_start`, or `func` for reactors after `_initialize`) and returns
+/// the guest's exit code: 0 when it returns normally, `n` after `proc_exit(n)`.
+pub fn run_instance(store: &mut Store, instance: &Instance, func: Option<&str>, args: &[wasmer::Value]) -> Result<(u32, Box<[wasmer::Value]>), Error> {
+    let call = |store: &mut Store, name: &str, args: &[wasmer::Value]| -> Result<Result<Box<[wasmer::Value]>, u32>, Error> {
+        let f = instance
+            .exports
+            .get_function(name)
+            .map_err(|_| Error::NoExport(name.to_string()))?;
+        match f.call(store, args) {
+            Ok(v) => Ok(Ok(v)),
+            Err(e) => match e.downcast::<ExitCode>() {
+                Ok(ExitCode(code)) => Ok(Err(code)),
+                Err(e) => Err(Error::Trap(e.message())),
+            },
+        }
+    };
+    match func {
+        None => match call(store, "_start", &[])? {
+            Ok(_) => Ok((0, Box::new([]))),
+            Err(code) => Ok((code, Box::new([]))),
+        },
+        Some(name) => {
+            if instance.exports.get_function("_initialize").is_ok()
+                && let Err(code) = call(store, "_initialize", &[])?
+            {
+                return Ok((code, Box::new([])));
+            }
+            match call(store, name, args)? {
+                Ok(v) => Ok((0, v)),
+                Err(code) => Ok((code, Box::new([]))),
+            }
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! WASI types as they sit in guest memory, for both `wasi_snapshot_preview1` (`Abi::P1`)
+//! and `wasi_unstable` (`Abi::P0`): constants, and encoders/decoders with every offset taken
+//! from the witx texts in `shared/spec`. Where the two differ (whence order, filestat's
+//! `nlink` width, the clock subscription's extra field) the `Abi` argument chooses.
+
+use super::memory::GuestMemory;
+use crate::vfs::{Errno, Result};
+
+/// Which WASI namespace a call came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abi {
+    /// `wasi_snapshot_preview1`.
+    P1,
+    /// `wasi_unstable` (preview0).
+    P0,
+}
+
+pub mod filetype {
+    pub const UNKNOWN: u8 = 0;
+    pub const BLOCK_DEVICE: u8 = 1;
+    pub const CHARACTER_DEVICE: u8 = 2;
+    pub const DIRECTORY: u8 = 3;
+    pub const REGULAR_FILE: u8 = 4;
+    pub const SOCKET_DGRAM: u8 = 5;
+    pub const SOCKET_STREAM: u8 = 6;
+    pub const SYMBOLIC_LINK: u8 = 7;
+}
+
+/// `rights` bits, in witx order, and the sets strata hands out.
+pub mod rights {
+    pub const FD_DATASYNC: u64 = 1 << 0;
+    pub const FD_READ: u64 = 1 << 1;
+    pub const FD_SEEK: u64 = 1 << 2;
+    pub const FD_FDSTAT_SET_FLAGS: u64 = 1 << 3;
+    pub const FD_SYNC: u64 = 1 << 4;
+    pub const FD_TELL: u64 = 1 << 5;
+    pub const FD_WRITE: u64 = 1 << 6;
+    pub const FD_ADVISE: u64 = 1 << 7;
+    pub const FD_ALLOCATE: u64 = 1 << 8;
+    pub const PATH_CREATE_DIRECTORY: u64 = 1 << 9;
+    pub const PATH_CREATE_FILE: u64 = 1 << 10;
+    pub const PATH_LINK_SOURCE: u64 = 1 << 11;
+    pub const PATH_LINK_TARGET: u64 = 1 << 12;
+    pub const PATH_OPEN: u64 = 1 << 13;
+    pub const FD_READDIR: u64 = 1 << 14;
+    pub const PATH_READLINK: u64 = 1 << 15;
+    pub const PATH_RENAME_SOURCE: u64 = 1 << 16;
+    pub const PATH_RENAME_TARGET: u64 = 1 << 17;
+    pub const PATH_FILESTAT_GET: u64 = 1 << 18;
+    pub const PATH_FILESTAT_SET_SIZE: u64 = 1 << 19;
+    pub const PATH_FILESTAT_SET_TIMES: u64 = 1 << 20;
+    pub const FD_FILESTAT_GET: u64 = 1 << 21;
+    pub const FD_FILESTAT_SET_SIZE: u64 = 1 << 22;
+    pub const FD_FILESTAT_SET_TIMES: u64 = 1 << 23;
+    pub const PATH_SYMLINK: u64 = 1 << 24;
+    pub const PATH_REMOVE_DIRECTORY: u64 = 1 << 25;
+    pub const PATH_UNLINK_FILE: u64 = 1 << 26;
+    pub const POLL_FD_READWRITE: u64 = 1 << 27;
+    pub const SOCK_SHUTDOWN: u64 = 1 << 28;
+    pub const SOCK_ACCEPT: u64 = 1 << 29;
+
+    /// Every right that means something on a regular file.
+    pub const FILE_BASE: u64 = FD_DATASYNC
+        | FD_READ
+        | FD_SEEK
+        | FD_FDSTAT_SET_FLAGS
+        | FD_SYNC
+        | FD_TELL
+        | FD_WRITE
+        | FD_ADVISE
+        | FD_ALLOCATE
+        | FD_FILESTAT_GET
+        | FD_FILESTAT_SET_SIZE
+        | FD_FILESTAT_SET_TIMES
+        | POLL_FD_READWRITE;
+
+    /// Every right that means something on a directory.
+    pub const DIR_BASE: u64 = FD_DATASYNC
+        | FD_FDSTAT_SET_FLAGS
+        | FD_SYNC
+        | PATH_CREATE_DIRECTORY
+        | PATH_CREATE_FILE
+        | PATH_LINK_SOURCE
+        | PATH_LINK_TARGET
+        | PATH_OPEN
+        | FD_READDIR
+        | PATH_READLINK
+        | PATH_RENAME_SOURCE
+        | PATH_RENAME_TARGET
+        | PATH_FILESTAT_GET
+        | PATH_FILESTAT_SET_SIZE
+        | PATH_FILESTAT_SET_TIMES
+        | FD_FILESTAT_GET
+        | FD_FILESTAT_SET_TIMES
+        | PATH_SYMLINK
+        | PATH_REMOVE_DIRECTORY
+        | PATH_UNLINK_FILE
+        | POLL_FD_READWRITE;
+
+    /// What a preopened directory may hand down to what is opened through it.
+    pub const DIR_INHERITING: u64 = DIR_BASE | FILE_BASE;
+}
+
+pub mod fdflags {
+    pub const APPEND: u16 = 1 << 0;
+    pub const DSYNC: u16 = 1 << 1;
+    pub const NONBLOCK: u16 = 1 << 2;
+    pub const RSYNC: u16 = 1 << 3;
+    pub const SYNC: u16 = 1 << 4;
+    pub const ALL: u16 = APPEND | DSYNC | NONBLOCK | RSYNC | SYNC;
+}
+
+pub mod oflags {
+    pub const CREAT: u16 = 1 << 0;
+    pub const DIRECTORY: u16 = 1 << 1;
+    pub const EXCL: u16 = 1 << 2;
+    pub const TRUNC: u16 = 1 << 3;
+    pub const ALL: u16 = CREAT | DIRECTORY | EXCL | TRUNC;
+}
+
+pub mod lookupflags {
+    pub const SYMLINK_FOLLOW: u32 = 1 << 0;
+}
+
+pub mod fstflags {
+    pub const ATIM: u16 = 1 << 0;
+    pub const ATIM_NOW: u16 = 1 << 1;
+    pub const MTIM: u16 = 1 << 2;
+    pub const MTIM_NOW: u16 = 1 << 3;
+}
+
+pub mod advice {
+    pub const NORMAL: u8 = 0;
+    pub const NOREUSE: u8 = 5;
+}
+
+pub mod clockid {
+    pub const REALTIME: u32 = 0;
+    pub const MONOTONIC: u32 = 1;
+    pub const PROCESS_CPUTIME_ID: u32 = 2;
+    pub const THREAD_CPUTIME_ID: u32 = 3;
+}
+
+pub mod eventtype {
+    pub const CLOCK: u8 = 0;
+    pub const FD_READ: u8 = 1;
+    pub const FD_WRITE: u8 = 2;
+}
+
+pub mod subclockflags {
+    pub const ABSTIME: u16 = 1 << 0;
+}
+
+/// `fd_seek`'s origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whence {
+    Set,
+    Cur,
+    End,
+}
+
+impl Whence {
+    /// preview1 numbers SET=0, CUR=1, END=2; preview0 CUR=0, END=1, SET=2.
+    pub fn decode(abi: Abi, v: u8) -> Result<Whence> {
+        match (abi, v) {
+            (Abi::P1, 0) | (Abi::P0, 2) => Ok(Whence::Set),
+            (Abi::P1, 1) | (Abi::P0, 0) => Ok(Whence::Cur),
+            (Abi::P1, 2) | (Abi::P0, 1) => Ok(Whence::End),
+            _ => Err(Errno::Inval),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filestat {
+    pub dev: u64,
+    pub ino: u64,
+    pub filetype: u8,
+    pub nlink: u64,
+    pub size: u64,
+    pub atim: u64,
+    pub mtim: u64,
+    pub ctim: u64,
+}
+
+/// preview1 `filestat`: 64 bytes, nlink is u64 at 24.
+pub fn encode_filestat_p1(s: &Filestat) -> [u8; 64] {
+    let mut b = [0u8; 64];
+    b[0..8].copy_from_slice(&s.dev.to_le_bytes());
+    b[8..16].copy_from_slice(&s.ino.to_le_bytes());
+    b[16] = s.filetype;
+    b[24..32].copy_from_slice(&s.nlink.to_le_bytes());
+    b[32..40].copy_from_slice(&s.size.to_le_bytes());
+    b[40..48].copy_from_slice(&s.atim.to_le_bytes());
+    b[48..56].copy_from_slice(&s.mtim.to_le_bytes());
+    b[56..64].copy_from_slice(&s.ctim.to_le_bytes());
+    b
+}
+
+/// preview0 `filestat`: 56 bytes, nlink is u32 at 20 (saturated).
+pub fn encode_filestat_p0(s: &Filestat) -> [u8; 56] {
+    let mut b = [0u8; 56];
+    b[0..8].copy_from_slice(&s.dev.to_le_bytes());
+    b[8..16].copy_from_slice(&s.ino.to_le_bytes());
+    b[16] = s.filetype;
+    let nlink = u32::try_from(s.nlink).unwrap_or(u32::MAX);
+    b[20..24].copy_from_slice(&nlink.to_le_bytes());
+    b[24..32].copy_from_slice(&s.size.to_le_bytes());
+    b[32..40].copy_from_slice(&s.atim.to_le_bytes());
+    b[40..48].copy_from_slice(&s.mtim.to_le_bytes());
+    b[48..56].copy_from_slice(&s.ctim.to_le_bytes());
+    b
+}
+
+pub fn write_filestat<M: GuestMemory + ?Sized>(mem: &mut M, abi: Abi, at: u32, s: &Filestat) -> Result<()> {
+    match abi {
+        Abi::P1 => mem.write(at, &encode_filestat_p1(s)),
+        Abi::P0 => mem.write(at, &encode_filestat_p0(s)),
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fdstat {
+    pub filetype: u8,
+    pub flags: u16,
+    pub rights_base: u64,
+    pub rights_inheriting: u64,
+}
+
+/// `fdstat`: 24 bytes (same in both namespaces).
+pub fn encode_fdstat(s: &Fdstat) -> [u8; 24] {
+    let mut b = [0u8; 24];
+    b[0] = s.filetype;
+    b[2..4].copy_from_slice(&s.flags.to_le_bytes());
+    b[8..16].copy_from_slice(&s.rights_base.to_le_bytes());
+    b[16..24].copy_from_slice(&s.rights_inheriting.to_le_bytes());
+    b
+}
+
+/// `prestat` of a directory: tag 0, then the name length at 4.
+pub fn encode_prestat_dir(name_len: u32) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[4..8].copy_from_slice(&name_len.to_le_bytes());
+    b
+}
+
+/// `dirent` header: 24 bytes, followed by the name (same in both namespaces).
+pub fn encode_dirent(next: u64, ino: u64, namlen: u32, filetype: u8) -> [u8; 24] {
+    let mut b = [0u8; 24];
+    b[0..8].copy_from_slice(&next.to_le_bytes());
+    b[8..16].copy_from_slice(&ino.to_le_bytes());
+    b[16..20].copy_from_slice(&namlen.to_le_bytes());
+    b[20] = filetype;
+    b
+}
+
+/// Largest subscription record (preview0's; preview1's is 48).
+pub const SUBSCRIPTION_MAX: usize = 56;
+/// `event`: 32 bytes in both namespaces.
+pub const EVENT_SIZE: usize = 32;
+
+pub fn subscription_size(abi: Abi) -> usize {
+    match abi {
+        Abi::P1 => 48,
+        Abi::P0 => 56,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionKind {
+    Clock {
+        id: u32,
+        timeout: u64,
+        precision: u64,
+        flags: u16,
+    },
+    FdRead(u32),
+    FdWrite(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub userdata: u64,
+    pub kind: SubscriptionKind,
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Decodes one subscription (`raw` holds `subscription_size(abi)` bytes). The union starts
+/// at 16; preview0's clock has a `userdata` identifier first, shifting the rest by 8.
+pub fn decode_subscription(abi: Abi, raw: &[u8]) -> Result<Subscription> {
+    if raw.len() < subscription_size(abi) {
+        return Err(Errno::Fault);
+    }
+    let userdata = u64_at(raw, 0);
+    let kind = match raw[8] {
+        eventtype::CLOCK => {
+            let c = if abi == Abi::P0 { 24 } else { 16 };
+            SubscriptionKind::Clock {
+                id: u32_at(raw, c),
+                timeout: u64_at(raw, c + 8),
+                precision: u64_at(raw, c + 16),
+                flags: u16_at(raw, c + 24),
+            }
+        }
+        eventtype::FD_READ => SubscriptionKind::FdRead(u32_at(raw, 16)),
+        eventtype::FD_WRITE => SubscriptionKind::FdWrite(u32_at(raw, 16)),
+        _ => return Err(Errno::Inval),
+    };
+    Ok(Subscription { userdata, kind })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub userdata: u64,
+    pub error: u16,
+    pub kind: u8,
+    pub nbytes: u64,
+    pub flags: u16,
+}
+
+impl Event {
+    pub fn clock(userdata: u64) -> Event {
+        Event {
+            userdata,
+            error: 0,
+            kind: eventtype::CLOCK,
+            nbytes: 0,
+            flags: 0,
+        }
+    }
+
+    pub fn fd(userdata: u64, kind: u8, nbytes: u64) -> Event {
+        Event {
+            userdata,
+            error: 0,
+            kind,
+            nbytes,
+            flags: 0,
+        }
+    }
+
+    pub fn error(userdata: u64, e: Errno, kind: u8) -> Event {
+        Event {
+            userdata,
+            error: e.code(),
+            kind,
+            nbytes: 0,
+            flags: 0,
+        }
+    }
+}
+
+/// `event`: userdata@0, error u16@8, type u8@10, fd_readwrite {nbytes u64@16, flags u16@24}.
+pub fn encode_event(e: &Event) -> [u8; EVENT_SIZE] {
+    let mut b = [0u8; EVENT_SIZE];
+    b[0..8].copy_from_slice(&e.userdata.to_le_bytes());
+    b[8..10].copy_from_slice(&e.error.to_le_bytes());
+    b[10] = e.kind;
+    b[16..24].copy_from_slice(&e.nbytes.to_le_bytes());
+    b[24..26].copy_from_slice(&e.flags.to_le_bytes());
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whence_orders_differ() {
+        assert_eq!(Whence::decode(Abi::P1, 0), Ok(Whence::Set));
+        assert_eq!(Whence::decode(Abi::P0, 0), Ok(Whence::Cur));
+        assert_eq!(Whence::decode(Abi::P0, 1), Ok(Whence::End));
+        assert_eq!(Whence::decode(Abi::P0, 2), Ok(Whence::Set));
+        assert_eq!(Whence::decode(Abi::P1, 3), Err(Errno::Inval));
+    }
+
+    #[test]
+    fn filestat_layouts() {
+        let s = Filestat {
+            dev: 1,
+            ino: 2,
+            filetype: 4,
+            nlink: 5,
+            size: 6,
+            atim: 7,
+            mtim: 8,
+            ctim: 9,
+        };
+        let p1 = encode_filestat_p1(&s);
+        assert_eq!((p1[16], p1[24], p1[32], p1[56]), (4, 5, 6, 9));
+        let p0 = encode_filestat_p0(&s);
+        assert_eq!((p0[16], p0[20], p0[24], p0[48]), (4, 5, 6, 9));
+        let big = Filestat { nlink: u64::MAX, ..s };
+        assert_eq!(&encode_filestat_p0(&big)[20..24], &[0xff; 4]);
+    }
+
+    #[test]
+    fn clock_subscription_offsets() {
+        let mut raw = [0u8; 56];
+        raw[0] = 7;
+        raw[8] = eventtype::CLOCK;
+        raw[16] = 1; // p1: id; p0: identifier
+        raw[24] = 2; // p1: timeout; p0: id
+        raw[32] = 3; // p1: precision; p0: timeout
+        raw[40] = 1; // p1: flags; p0: precision
+        raw[48] = 0; // p0: flags
+        let p1 = decode_subscription(Abi::P1, &raw[..48]).unwrap();
+        assert_eq!(
+            p1.kind,
+            SubscriptionKind::Clock {
+                id: 1,
+                timeout: 2,
+                precision: 3,
+                flags: 1
+            }
+        );
+        let p0 = decode_subscription(Abi::P0, &raw).unwrap();
+        assert_eq!(
+            p0.kind,
+            SubscriptionKind::Clock {
+                id: 2,
+                timeout: 3,
+                precision: 1,
+                flags: 0
+            }
+        );
+        raw[8] = 9;
+        assert_eq!(decode_subscription(Abi::P1, &raw), Err(Errno::Inval));
+    }
+
+    #[test]
+    fn event_and_dirent_layouts() {
+        let e = encode_event(&Event::error(3, Errno::Badf, eventtype::FD_READ));
+        assert_eq!((e[0], e[8], e[10]), (3, 8, 1));
+        let d = encode_dirent(5, 6, 7, filetype::DIRECTORY);
+        assert_eq!((d[0], d[8], d[16], d[20]), (5, 6, 7, 3));
+    }
+}

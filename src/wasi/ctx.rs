@@ -1,0 +1,251 @@
+//! The state one guest's WASI calls act on: its filesystem namespace, fd table, arguments,
+//! environment, stdio, clocks and randomness. The syscall families (one module each) are
+//! methods on `WasiCtx`; none of them touches the host filesystem.
+
+use super::fdtable::{FdEntry, FdKind, FdTable, Stdio};
+use super::rights;
+use crate::vfs::{Errno, NodeId, Result, Vfs};
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Where the guest's stdin comes from.
+pub enum Input {
+    /// The host process's stdin.
+    Inherit,
+    /// Fixed bytes, then end of file.
+    Bytes { data: Vec<u8>, pos: usize },
+    /// Immediately at end of file.
+    Null,
+}
+
+/// A shared buffer that captures a guest stream; clone it to read what was written.
+#[derive(Clone, Debug, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    fn append(&self, data: &[u8]) {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(data);
+        }
+    }
+}
+
+/// Where a guest's stdout or stderr goes.
+#[derive(Clone, Debug)]
+pub enum Output {
+    Inherit,
+    Capture(Capture),
+    Null,
+}
+
+/// Clocks and randomness a guest observes; deterministic runs substitute their own.
+pub trait Environment: Send {
+    /// Wall-clock time, ns since the Unix epoch.
+    fn realtime_ns(&mut self) -> u64;
+    /// Monotonic time, ns since an arbitrary start.
+    fn monotonic_ns(&mut self) -> u64;
+    /// CPU time of the process (and thread), ns.
+    fn cputime_ns(&mut self) -> u64;
+    fn fill_random(&mut self, buf: &mut [u8]) -> Result<()>;
+    /// Waits `ns` (poll_oneoff with clock subscriptions).
+    fn sleep_ns(&mut self, ns: u64);
+}
+
+/// The host's clocks and randomness.
+#[derive(Debug)]
+pub struct HostEnvironment {
+    start: Instant,
+}
+
+impl Default for HostEnvironment {
+    fn default() -> Self {
+        HostEnvironment {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Environment for HostEnvironment {
+    fn realtime_ns(&mut self) -> u64 {
+        crate::vfs::Clock::now_ns(&crate::vfs::SystemClock)
+    }
+
+    fn monotonic_ns(&mut self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn cputime_ns(&mut self) -> u64 {
+        cpu_time_ns().unwrap_or_else(|| self.monotonic_ns())
+    }
+
+    fn fill_random(&mut self, buf: &mut [u8]) -> Result<()> {
+        getrandom::fill(buf).map_err(|_| Errno::Io)
+    }
+
+    fn sleep_ns(&mut self, ns: u64) {
+        std::thread::sleep(std::time::Duration::from_nanos(ns));
+    }
+}
+
+#[cfg(unix)]
+fn cpu_time_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+#[cfg(not(unix))]
+fn cpu_time_ns() -> Option<u64> {
+    None
+}
+
+/// Why a guest stopped running before returning from its entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// `proc_exit(code)`.
+    Code(u32),
+}
+
+pub struct WasiCtx {
+    pub vfs: Vfs,
+    pub fds: FdTable,
+    pub args: Vec<Vec<u8>>,
+    /// `KEY=VALUE` strings.
+    pub env: Vec<Vec<u8>>,
+    pub stdin: Input,
+    pub stdout: Output,
+    pub stderr: Output,
+    pub environment: Box<dyn Environment>,
+}
+
+impl WasiCtx {
+    /// A context over `vfs` with stdio at fds 0–2 (inherited) and no preopens yet.
+    pub fn new(vfs: Vfs) -> Self {
+        let mut fds = FdTable::default();
+        for (stdio, read) in [
+            (Stdio::Stdin, true),
+            (Stdio::Stdout, false),
+            (Stdio::Stderr, false),
+        ] {
+            let base = if read {
+                rights::FD_READ | rights::POLL_FD_READWRITE | rights::FD_FILESTAT_GET
+            } else {
+                rights::FD_WRITE | rights::POLL_FD_READWRITE | rights::FD_FILESTAT_GET
+            } | rights::FD_FDSTAT_SET_FLAGS;
+            fds.insert(FdEntry {
+                kind: FdKind::Stdio(stdio),
+                rights_base: base,
+                rights_inheriting: 0,
+                flags: 0,
+                read,
+                write: !read,
+            })
+            .expect("an empty table has room for three fds");
+        }
+        WasiCtx {
+            vfs,
+            fds,
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: Input::Inherit,
+            stdout: Output::Inherit,
+            stderr: Output::Inherit,
+            environment: Box::new(HostEnvironment::default()),
+        }
+    }
+
+    /// Preopens the directory `dir` under the guest-visible `name`; returns its fd.
+    pub fn preopen(&mut self, dir: NodeId, name: &str) -> Result<u32> {
+        if !self.vfs.node(dir)?.is_dir() {
+            return Err(Errno::Notdir);
+        }
+        self.vfs.retain(dir)?;
+        self.fds.insert(FdEntry {
+            kind: FdKind::Dir {
+                node: dir,
+                preopen: Some(name.to_string()),
+            },
+            rights_base: rights::DIR_BASE,
+            rights_inheriting: rights::DIR_INHERITING,
+            flags: 0,
+            read: true,
+            write: false,
+        })
+    }
+
+    pub(crate) fn read_stdin(&mut self, buf: &mut [u8]) -> Result<usize> {
+        match &mut self.stdin {
+            Input::Inherit => std::io::stdin().read(buf).map_err(|_| Errno::Io),
+            Input::Bytes { data, pos } => {
+                let n = (data.len() - *pos).min(buf.len());
+                buf[..n].copy_from_slice(&data[*pos..*pos + n]);
+                *pos += n;
+                Ok(n)
+            }
+            Input::Null => Ok(0),
+        }
+    }
+
+    /// Whether a read from stdin would not block.
+    pub(crate) fn stdin_ready(&self) -> bool {
+        match &self.stdin {
+            Input::Inherit => host_stdin_ready(),
+            Input::Bytes { .. } | Input::Null => true,
+        }
+    }
+
+    pub(crate) fn write_stdio(&mut self, which: Stdio, data: &[u8]) -> Result<()> {
+        let out = match which {
+            Stdio::Stdout => &self.stdout,
+            Stdio::Stderr => &self.stderr,
+            Stdio::Stdin => return Err(Errno::Badf),
+        };
+        match out {
+            Output::Inherit if which == Stdio::Stdout => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(data).and_then(|_| o.flush()).map_err(|_| Errno::Io)
+            }
+            Output::Inherit => std::io::stderr().write_all(data).map_err(|_| Errno::Io),
+            Output::Capture(c) => {
+                c.append(data);
+                Ok(())
+            }
+            Output::Null => Ok(()),
+        }
+    }
+}
+
+impl Drop for WasiCtx {
+    fn drop(&mut self) {
+        let nodes: Vec<NodeId> = self.fds.iter().filter_map(|(_, e)| e.node()).collect();
+        for n in nodes {
+            self.vfs.release(n);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn host_stdin_ready() -> bool {
+    let mut pfd = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll reads and writes one pollfd through a valid pointer; timeout 0 never blocks.
+    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+    rc > 0
+}
+
+#[cfg(not(unix))]
+fn host_stdin_ready() -> bool {
+    true
+}

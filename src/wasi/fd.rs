@@ -1,0 +1,439 @@
+//! The `fd_*` family: I/O, cursors, attributes and directory listing on open descriptors.
+//! Checks run in a fixed order: the fd exists (`EBADF`), its kind suits the call, its open
+//! mode allows it (`EBADF`), then its rights (`ENOTCAPABLE`), then guest memory (`EFAULT`),
+//! all before anything changes, so a failing call has no effect.
+
+use super::abi::{self, Abi, Filestat, rights};
+use super::ctx::WasiCtx;
+use super::fdtable::{FdEntry, FdKind, Stdio};
+use super::memory::GuestMemory;
+use crate::vfs::{Errno, NodeId, Result, SetTime, Stat};
+
+/// Most bytes one `fd_read`/`fd_write` moves from or to stdio through a bounce buffer.
+const STDIO_CHUNK: usize = 64 * 1024;
+
+pub(crate) fn filestat_of(st: &Stat) -> Filestat {
+    Filestat {
+        dev: st.dev,
+        ino: st.ino,
+        filetype: st.filetype as u8,
+        nlink: st.nlink,
+        size: st.size,
+        atim: st.atim,
+        mtim: st.mtim,
+        ctim: st.ctim,
+    }
+}
+
+/// Decodes `fst_flags` with the two timestamps into what to do with each.
+pub(crate) fn set_times_args(atim: u64, mtim: u64, fst_flags: u16) -> Result<(SetTime, SetTime)> {
+    use abi::fstflags::*;
+    if fst_flags & !(ATIM | ATIM_NOW | MTIM | MTIM_NOW) != 0 {
+        return Err(Errno::Inval);
+    }
+    let pick = |set: u16, now: u16, t: u64| match (fst_flags & set != 0, fst_flags & now != 0) {
+        (true, true) => Err(Errno::Inval),
+        (true, false) => Ok(SetTime::At(t)),
+        (false, true) => Ok(SetTime::Now),
+        (false, false) => Ok(SetTime::Keep),
+    };
+    Ok((pick(ATIM, ATIM_NOW, atim)?, pick(MTIM, MTIM_NOW, mtim)?))
+}
+
+impl WasiCtx {
+    /// The file behind `fd` with its cursor, for calls that only make sense on files.
+    fn file_fd(&self, fd: u32) -> Result<(&FdEntry, NodeId, u64)> {
+        let e = self.fds.get(fd)?;
+        match e.kind {
+            FdKind::File { node, pos } => Ok((e, node, pos)),
+            FdKind::Dir { .. } => Err(Errno::Isdir),
+            FdKind::Stdio(_) => Err(Errno::Spipe),
+        }
+    }
+
+    /// Checks every iovec lies in guest memory; returns them.
+    fn iovecs<M: GuestMemory + ?Sized>(mem: &M, iovs: u32, count: u32) -> Result<Vec<(u32, u32)>> {
+        let v = mem.read_iovecs(iovs, count)?;
+        for &(ptr, len) in &v {
+            mem.slice(ptr, len)?;
+        }
+        Ok(v)
+    }
+
+    fn read_into<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        iovs: u32,
+        count: u32,
+        at: Option<u64>,
+    ) -> Result<u32> {
+        let e = self.fds.get(fd)?;
+        if let FdKind::Stdio(s) = e.kind {
+            if at.is_some() {
+                return Err(Errno::Spipe);
+            }
+            if s != Stdio::Stdin || !e.read {
+                return Err(Errno::Badf);
+            }
+            e.require(rights::FD_READ)?;
+            let iovs = Self::iovecs(mem, iovs, count)?;
+            // One read per call, like a pipe: return as soon as anything arrived.
+            for (ptr, len) in iovs {
+                if len == 0 {
+                    continue;
+                }
+                let mut buf = vec![0u8; (len as usize).min(STDIO_CHUNK)];
+                let n = self.read_stdin(&mut buf)?;
+                mem.write(ptr, &buf[..n])?;
+                return Ok(n as u32);
+            }
+            return Ok(0);
+        }
+        let (e, node, pos) = self.file_fd(fd).map_err(|err| match err {
+            Errno::Isdir => Errno::Isdir,
+            other => other,
+        })?;
+        if !e.read {
+            return Err(Errno::Badf);
+        }
+        e.require(rights::FD_READ | if at.is_some() { rights::FD_SEEK } else { 0 })?;
+        let iovs = Self::iovecs(mem, iovs, count)?;
+        let mut off = at.unwrap_or(pos);
+        let mut total: u64 = 0;
+        for (ptr, len) in iovs {
+            let dst = mem.slice_mut(ptr, len)?;
+            let n = self.vfs.read(node, off, dst)?;
+            off += n as u64;
+            total += n as u64;
+            if n < len as usize {
+                break;
+            }
+        }
+        if at.is_none() {
+            self.set_pos(fd, off)?;
+        }
+        u32::try_from(total).map_err(|_| Errno::Overflow)
+    }
+
+    fn set_pos(&mut self, fd: u32, new: u64) -> Result<()> {
+        if let FdKind::File { pos, .. } = &mut self.fds.get_mut(fd)?.kind {
+            *pos = new;
+        }
+        Ok(())
+    }
+
+    fn write_from<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        iovs: u32,
+        count: u32,
+        at: Option<u64>,
+    ) -> Result<u32> {
+        let e = self.fds.get(fd)?;
+        if let FdKind::Stdio(s) = e.kind {
+            if at.is_some() {
+                return Err(Errno::Spipe);
+            }
+            if s == Stdio::Stdin || !e.write {
+                return Err(Errno::Badf);
+            }
+            e.require(rights::FD_WRITE)?;
+            let iovs = Self::iovecs(mem, iovs, count)?;
+            let mut total = 0u64;
+            for (ptr, len) in iovs {
+                let data = mem.slice(ptr, len)?;
+                self.write_stdio(s, data)?;
+                total += u64::from(len);
+            }
+            return u32::try_from(total).map_err(|_| Errno::Overflow);
+        }
+        let (e, node, pos) = self.file_fd(fd)?;
+        if !e.write {
+            return Err(Errno::Badf);
+        }
+        e.require(rights::FD_WRITE | if at.is_some() { rights::FD_SEEK } else { 0 })?;
+        let append = e.flags & abi::fdflags::APPEND != 0;
+        let iovs = Self::iovecs(mem, iovs, count)?;
+        // pwrite on an append-mode fd writes at the offset, as wasmtime and Linux do not
+        // agree here we follow POSIX: the offset is honoured.
+        let mut off = at.unwrap_or(pos);
+        let mut total = 0u64;
+        for (ptr, len) in iovs {
+            let data = mem.slice(ptr, len)?;
+            let target = if append && at.is_none() { None } else { Some(off) };
+            off = self.vfs.write(node, target, data)?;
+            total += u64::from(len);
+        }
+        if at.is_none() {
+            self.set_pos(fd, off)?;
+        }
+        u32::try_from(total).map_err(|_| Errno::Overflow)
+    }
+
+    pub fn fd_read<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, iovs: u32, count: u32, nread: u32) -> Result<()> {
+        let n = self.read_into(mem, fd, iovs, count, None)?;
+        mem.write_u32(nread, n)
+    }
+
+    pub fn fd_pread<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        iovs: u32,
+        count: u32,
+        offset: u64,
+        nread: u32,
+    ) -> Result<()> {
+        let n = self.read_into(mem, fd, iovs, count, Some(offset))?;
+        mem.write_u32(nread, n)
+    }
+
+    pub fn fd_write<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, iovs: u32, count: u32, nwritten: u32) -> Result<()> {
+        let n = self.write_from(mem, fd, iovs, count, None)?;
+        mem.write_u32(nwritten, n)
+    }
+
+    pub fn fd_pwrite<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        iovs: u32,
+        count: u32,
+        offset: u64,
+        nwritten: u32,
+    ) -> Result<()> {
+        let n = self.write_from(mem, fd, iovs, count, Some(offset))?;
+        mem.write_u32(nwritten, n)
+    }
+
+    pub fn fd_seek<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        abi: Abi,
+        fd: u32,
+        offset: i64,
+        whence: u8,
+        newoffset: u32,
+    ) -> Result<()> {
+        let whence = abi::Whence::decode(abi, whence)?;
+        let (e, node, pos) = self.file_fd(fd).map_err(|err| match err {
+            Errno::Isdir => Errno::Badf,
+            other => other,
+        })?;
+        let needed = if offset == 0 && whence == abi::Whence::Cur {
+            rights::FD_TELL
+        } else {
+            rights::FD_SEEK
+        };
+        if e.rights_base & (needed | rights::FD_SEEK) == 0 {
+            return Err(Errno::Notcapable);
+        }
+        let base = match whence {
+            abi::Whence::Set => 0,
+            abi::Whence::Cur => pos,
+            abi::Whence::End => self.vfs.stat_node(node)?.size,
+        };
+        let new = i128::from(base) + i128::from(offset);
+        if new < 0 || new > i128::from(i64::MAX) {
+            return Err(Errno::Inval);
+        }
+        mem.write_u64(newoffset, new as u64)?;
+        self.set_pos(fd, new as u64)
+    }
+
+    pub fn fd_tell<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, out: u32) -> Result<()> {
+        let (e, _, pos) = self.file_fd(fd).map_err(|err| match err {
+            Errno::Isdir => Errno::Badf,
+            other => other,
+        })?;
+        if e.rights_base & (rights::FD_TELL | rights::FD_SEEK) == 0 {
+            return Err(Errno::Notcapable);
+        }
+        mem.write_u64(out, pos)
+    }
+
+    pub fn fd_close(&mut self, fd: u32) -> Result<()> {
+        let e = self.fds.remove(fd)?;
+        if let Some(node) = e.node() {
+            self.vfs.release(node);
+        }
+        Ok(())
+    }
+
+    pub fn fd_renumber(&mut self, from: u32, to: u32) -> Result<()> {
+        if let Some(old) = self.fds.renumber(from, to)?
+            && let Some(node) = old.node()
+        {
+            self.vfs.release(node);
+        }
+        Ok(())
+    }
+
+    pub fn fd_fdstat_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, out: u32) -> Result<()> {
+        let e = self.fds.get(fd)?;
+        let filetype = match &e.kind {
+            FdKind::Stdio(_) => abi::filetype::CHARACTER_DEVICE,
+            FdKind::Dir { .. } => abi::filetype::DIRECTORY,
+            FdKind::File { node, .. } => self.vfs.stat_node(*node)?.filetype as u8,
+        };
+        let st = abi::Fdstat {
+            filetype,
+            flags: e.flags,
+            rights_base: e.rights_base,
+            rights_inheriting: e.rights_inheriting,
+        };
+        mem.write(out, &abi::encode_fdstat(&st))
+    }
+
+    pub fn fd_fdstat_set_flags(&mut self, fd: u32, flags: u16) -> Result<()> {
+        let e = self.fds.get_mut(fd)?;
+        e.require(rights::FD_FDSTAT_SET_FLAGS)?;
+        if flags & !abi::fdflags::ALL != 0 {
+            return Err(Errno::Inval);
+        }
+        e.flags = flags;
+        Ok(())
+    }
+
+    /// Rights can only be dropped, never gained (`ENOTCAPABLE`).
+    pub fn fd_fdstat_set_rights(&mut self, fd: u32, base: u64, inheriting: u64) -> Result<()> {
+        let e = self.fds.get_mut(fd)?;
+        if base & !e.rights_base != 0 || inheriting & !e.rights_inheriting != 0 {
+            return Err(Errno::Notcapable);
+        }
+        e.rights_base = base;
+        e.rights_inheriting = inheriting;
+        Ok(())
+    }
+
+    pub(crate) fn stat_fd(&mut self, fd: u32) -> Result<Filestat> {
+        let e = self.fds.get(fd)?;
+        e.require(rights::FD_FILESTAT_GET)?;
+        match e.node() {
+            Some(node) => Ok(filestat_of(&self.vfs.stat_node(node)?)),
+            None => Ok(Filestat {
+                filetype: abi::filetype::CHARACTER_DEVICE,
+                ..Filestat::default()
+            }),
+        }
+    }
+
+    pub fn fd_filestat_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, abi: Abi, fd: u32, out: u32) -> Result<()> {
+        let st = self.stat_fd(fd)?;
+        abi::write_filestat(mem, abi, out, &st)
+    }
+
+    pub fn fd_filestat_set_size(&mut self, fd: u32, size: u64) -> Result<()> {
+        let (e, node, _) = self.file_fd(fd).map_err(|err| match err {
+            Errno::Isdir | Errno::Spipe => Errno::Badf,
+            other => other,
+        })?;
+        e.require(rights::FD_FILESTAT_SET_SIZE)?;
+        if !e.write {
+            return Err(Errno::Badf);
+        }
+        self.vfs.set_size(node, size)
+    }
+
+    pub fn fd_filestat_set_times(&mut self, fd: u32, atim: u64, mtim: u64, fst_flags: u16) -> Result<()> {
+        let e = self.fds.get(fd)?;
+        e.require(rights::FD_FILESTAT_SET_TIMES)?;
+        let (a, m) = set_times_args(atim, mtim, fst_flags)?;
+        match e.node() {
+            Some(node) => self.vfs.set_times_node(node, a, m),
+            None => Ok(()),
+        }
+    }
+
+    pub fn fd_advise(&mut self, fd: u32, _offset: u64, _len: u64, advice: u8) -> Result<()> {
+        if advice > abi::advice::NOREUSE {
+            return Err(Errno::Inval);
+        }
+        let (e, _, _) = self.file_fd(fd).map_err(|err| match err {
+            Errno::Isdir | Errno::Spipe => Errno::Badf,
+            other => other,
+        })?;
+        e.require(rights::FD_ADVISE)
+    }
+
+    pub fn fd_allocate(&mut self, fd: u32, offset: u64, len: u64) -> Result<()> {
+        let (e, node, _) = self.file_fd(fd).map_err(|err| match err {
+            Errno::Isdir | Errno::Spipe => Errno::Badf,
+            other => other,
+        })?;
+        e.require(rights::FD_ALLOCATE)?;
+        if !e.write {
+            return Err(Errno::Badf);
+        }
+        self.vfs.allocate(node, offset, len)
+    }
+
+    /// Memory is the storage: syncing has nothing to flush, but still checks the fd.
+    pub fn fd_sync(&mut self, fd: u32, datasync: bool) -> Result<()> {
+        let e = self.fds.get(fd)?;
+        match e.kind {
+            FdKind::Stdio(_) => Err(Errno::Inval),
+            _ => e.require(if datasync { rights::FD_DATASYNC } else { rights::FD_SYNC }),
+        }
+    }
+
+    pub fn fd_prestat_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, out: u32) -> Result<()> {
+        match &self.fds.get(fd)?.kind {
+            FdKind::Dir {
+                preopen: Some(name),
+                ..
+            } => mem.write(out, &abi::encode_prestat_dir(name.len() as u32)),
+            _ => Err(Errno::Badf),
+        }
+    }
+
+    pub fn fd_prestat_dir_name<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, path: u32, len: u32) -> Result<()> {
+        match &self.fds.get(fd)?.kind {
+            FdKind::Dir {
+                preopen: Some(name),
+                ..
+            } => {
+                if (len as usize) < name.len() {
+                    return Err(Errno::Nametoolong);
+                }
+                mem.write(path, name.as_bytes())
+            }
+            _ => Err(Errno::Badf),
+        }
+    }
+
+    /// Fills `buf` with dirents from `cookie` on; the last one may be cut short, in which
+    /// case the guest sees `bufused == buf_len` and asks again with the last full cookie.
+    pub fn fd_readdir<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        buf: u32,
+        buf_len: u32,
+        cookie: u64,
+        bufused: u32,
+    ) -> Result<()> {
+        let e = self.fds.get(fd)?;
+        let node = match e.kind {
+            FdKind::Dir { node, .. } => node,
+            _ => return Err(Errno::Notdir),
+        };
+        e.require(rights::FD_READDIR)?;
+        let out = mem.slice_mut(buf, buf_len)?;
+        let mut used = 0usize;
+        for (next, name, ino, ft) in self.vfs.readdir(node, cookie)? {
+            if used >= out.len() {
+                break;
+            }
+            let head = abi::encode_dirent(next, ino, name.len() as u32, ft as u8);
+            for part in [&head[..], name.as_bytes()] {
+                let n = part.len().min(out.len() - used);
+                out[used..used + n].copy_from_slice(&part[..n]);
+                used += n;
+            }
+        }
+        mem.write_u32(bufused, used as u32)
+    }
+}

@@ -1,0 +1,154 @@
+//! The file descriptor table: what each guest fd number refers to, with its rights, flags and
+//! (for files) the shared cursor. Numbers are allocated lowest-free-first; a closed or never
+//! opened number is `EBADF`. Every fd that names a vfs node holds one `retain` on it, given
+//! back on close, so unlinked-but-open files stay readable.
+
+use crate::vfs::{Errno, NodeId, Result};
+
+/// The stdio streams, fds 0–2 unless closed or renumbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdio {
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FdKind {
+    Stdio(Stdio),
+    /// A regular file (or a symlink-free special node) and its cursor.
+    File { node: NodeId, pos: u64 },
+    /// A directory; `preopen` holds the name the guest sees from `fd_prestat_dir_name`.
+    Dir { node: NodeId, preopen: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FdEntry {
+    pub kind: FdKind,
+    pub rights_base: u64,
+    pub rights_inheriting: u64,
+    /// WASI `fdflags` (append, dsync, nonblock, rsync, sync).
+    pub flags: u16,
+    /// Opened for reading / writing (fixed at open, like a POSIX open mode): an fd opened
+    /// without write access gets `EBADF` from `fd_write` whatever its rights say.
+    pub read: bool,
+    pub write: bool,
+}
+
+impl FdEntry {
+    /// `ENOTCAPABLE` unless the fd holds every right in `needed`.
+    pub fn require(&self, needed: u64) -> Result<()> {
+        if self.rights_base & needed == needed {
+            Ok(())
+        } else {
+            Err(Errno::Notcapable)
+        }
+    }
+
+    pub fn node(&self) -> Option<NodeId> {
+        match self.kind {
+            FdKind::File { node, .. } | FdKind::Dir { node, .. } => Some(node),
+            FdKind::Stdio(_) => None,
+        }
+    }
+}
+
+/// Most fds open at once (like `RLIMIT_NOFILE`): beyond it `EMFILE`.
+pub const MAX_FDS: usize = 1 << 16;
+
+#[derive(Clone, Debug, Default)]
+pub struct FdTable {
+    slots: Vec<Option<FdEntry>>,
+}
+
+impl FdTable {
+    pub fn get(&self, fd: u32) -> Result<&FdEntry> {
+        self.slots
+            .get(fd as usize)
+            .and_then(Option::as_ref)
+            .ok_or(Errno::Badf)
+    }
+
+    pub fn get_mut(&mut self, fd: u32) -> Result<&mut FdEntry> {
+        self.slots
+            .get_mut(fd as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Errno::Badf)
+    }
+
+    /// Puts `entry` at the lowest free number.
+    pub fn insert(&mut self, entry: FdEntry) -> Result<u32> {
+        let fd = match self.slots.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.slots.len() < MAX_FDS => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+            None => return Err(Errno::Mfile),
+        };
+        self.slots[fd] = Some(entry);
+        Ok(fd as u32)
+    }
+
+    /// Removes and returns the entry (its node handle is the caller's to release).
+    pub fn remove(&mut self, fd: u32) -> Result<FdEntry> {
+        self.slots
+            .get_mut(fd as usize)
+            .and_then(Option::take)
+            .ok_or(Errno::Badf)
+    }
+
+    /// Moves `from` onto `to`, which must be open; returns the entry `to` held (to release).
+    pub fn renumber(&mut self, from: u32, to: u32) -> Result<Option<FdEntry>> {
+        self.get(from)?;
+        self.get(to)?;
+        if from == to {
+            return Ok(None);
+        }
+        let moved = self.remove(from)?;
+        let old = self.slots[to as usize].replace(moved);
+        Ok(old)
+    }
+
+    /// Open fds in number order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &FdEntry)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stdio() -> FdEntry {
+        FdEntry {
+            kind: FdKind::Stdio(Stdio::Stdout),
+            rights_base: 0b11,
+            rights_inheriting: 0,
+            flags: 0,
+            read: false,
+            write: true,
+        }
+    }
+
+    #[test]
+    fn lowest_free_and_badf() {
+        let mut t = FdTable::default();
+        assert_eq!(t.insert(stdio()).unwrap(), 0);
+        assert_eq!(t.insert(stdio()).unwrap(), 1);
+        assert_eq!(t.insert(stdio()).unwrap(), 2);
+        t.remove(1).unwrap();
+        assert_eq!(t.remove(1), Err(Errno::Badf));
+        assert_eq!(t.insert(stdio()).unwrap(), 1);
+        assert_eq!(t.get(1234).err(), Some(Errno::Badf));
+        assert_eq!(t.get(u32::MAX).err(), Some(Errno::Badf));
+        assert_eq!(t.renumber(0, 7), Err(Errno::Badf));
+        assert!(t.renumber(0, 2).unwrap().is_some());
+        assert_eq!(t.get(0).err(), Some(Errno::Badf));
+        assert_eq!(stdio().require(0b100), Err(Errno::Notcapable));
+        assert_eq!(stdio().require(0b01), Ok(()));
+    }
+}

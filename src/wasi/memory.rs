@@ -1,0 +1,139 @@
+//! Guest memory access. Every pointer and length a guest passes goes through these checks:
+//! an access that does not lie wholly inside memory is `EFAULT` (never a panic, never an
+//! out-of-bounds access); integers are little-endian as in wasm.
+
+use crate::vfs::{Errno, Result};
+
+/// Most iovecs one call may pass (Linux's `IOV_MAX`); more is `EINVAL`.
+pub const MAX_IOVS: u32 = 1024;
+
+/// A guest's linear memory.
+pub trait GuestMemory {
+    /// The checked byte range `[ptr, ptr + len)`.
+    fn slice(&self, ptr: u32, len: u32) -> Result<&[u8]>;
+    /// The checked byte range `[ptr, ptr + len)`, writable.
+    fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8]>;
+
+    fn read(&self, ptr: u32, buf: &mut [u8]) -> Result<()> {
+        let len = u32::try_from(buf.len()).map_err(|_| Errno::Fault)?;
+        buf.copy_from_slice(self.slice(ptr, len)?);
+        Ok(())
+    }
+
+    fn write(&mut self, ptr: u32, data: &[u8]) -> Result<()> {
+        let len = u32::try_from(data.len()).map_err(|_| Errno::Fault)?;
+        self.slice_mut(ptr, len)?.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn read_u32(&self, ptr: u32) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.read(ptr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn write_u8(&mut self, ptr: u32, v: u8) -> Result<()> {
+        self.write(ptr, &[v])
+    }
+
+    fn write_u16(&mut self, ptr: u32, v: u16) -> Result<()> {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    fn write_u32(&mut self, ptr: u32, v: u32) -> Result<()> {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    fn write_u64(&mut self, ptr: u32, v: u64) -> Result<()> {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    /// A UTF-8 string argument (`EILSEQ` if it is not UTF-8).
+    fn read_str(&self, ptr: u32, len: u32) -> Result<&str> {
+        std::str::from_utf8(self.slice(ptr, len)?).map_err(|_| Errno::Ilseq)
+    }
+
+    /// An (c)iovec array: `count` pairs of (buf: u32, len: u32). Only the array itself is
+    /// checked here; callers check each buffer before using any of them.
+    fn read_iovecs(&self, ptr: u32, count: u32) -> Result<Vec<(u32, u32)>> {
+        if count > MAX_IOVS {
+            return Err(Errno::Inval);
+        }
+        let raw = self.slice(ptr, count * 8)?;
+        Ok(raw
+            .chunks_exact(8)
+            .map(|c| {
+                (
+                    u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+                    u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+                )
+            })
+            .collect())
+    }
+}
+
+/// Guest memory over a plain byte slice: wasmer's memory during a call, or a test buffer.
+pub struct SliceMemory<'a> {
+    bytes: &'a mut [u8],
+}
+
+impl<'a> SliceMemory<'a> {
+    pub fn new(bytes: &'a mut [u8]) -> Self {
+        SliceMemory { bytes }
+    }
+}
+
+fn range(len: usize, ptr: u32, n: u32) -> Result<std::ops::Range<usize>> {
+    let start = ptr as usize;
+    let end = start.checked_add(n as usize).ok_or(Errno::Fault)?;
+    if end > len {
+        return Err(Errno::Fault);
+    }
+    Ok(start..end)
+}
+
+impl GuestMemory for SliceMemory<'_> {
+    fn slice(&self, ptr: u32, len: u32) -> Result<&[u8]> {
+        Ok(&self.bytes[range(self.bytes.len(), ptr, len)?])
+    }
+
+    fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8]> {
+        let r = range(self.bytes.len(), ptr, len)?;
+        Ok(&mut self.bytes[r])
+    }
+}
+
+impl GuestMemory for Vec<u8> {
+    fn slice(&self, ptr: u32, len: u32) -> Result<&[u8]> {
+        Ok(&self[range(self.len(), ptr, len)?])
+    }
+
+    fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8]> {
+        let r = range(self.len(), ptr, len)?;
+        Ok(&mut self[r])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_exact() {
+        let mut m = vec![0u8; 16];
+        assert!(m.slice(16, 0).is_ok());
+        assert!(m.slice(12, 4).is_ok());
+        assert_eq!(m.slice(13, 4).err(), Some(Errno::Fault));
+        assert_eq!(m.slice(17, 0).err(), Some(Errno::Fault));
+        assert_eq!(m.slice(u32::MAX, 2).err(), Some(Errno::Fault));
+        assert_eq!(m.write_u64(9, 1), Err(Errno::Fault));
+        m.write_u32(4, 0x0403_0201).unwrap();
+        assert_eq!(&m[4..8], &[1, 2, 3, 4]);
+        assert_eq!(m.read_u32(4).unwrap(), 0x0403_0201);
+        m[0] = 0xff;
+        assert_eq!(m.read_str(0, 1).err(), Some(Errno::Ilseq));
+        assert_eq!(m.read_iovecs(0, MAX_IOVS + 1).err(), Some(Errno::Inval));
+        assert_eq!(m.read_iovecs(8, 2).err(), Some(Errno::Fault));
+        assert_eq!(m.read_iovecs(4, 1).unwrap(), vec![(0x0403_0201, 0)]);
+    }
+}

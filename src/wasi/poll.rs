@@ -1,0 +1,160 @@
+//! `poll_oneoff`: clock subscriptions really wait (relative or absolute); file and directory
+//! subscriptions are ready at once (memory never blocks); stdin readiness is the host's.
+
+use super::abi::{self, Abi, Event, SubscriptionKind};
+use super::ctx::{Input, WasiCtx};
+use super::fdtable::{FdKind, Stdio};
+use super::memory::GuestMemory;
+use crate::vfs::{Errno, Result};
+
+/// Longest single wait: long sleeps are cut into slices so an absolute deadline on the
+/// realtime clock follows clock changes.
+const MAX_SLEEP_NS: u64 = 1_000_000_000;
+
+impl WasiCtx {
+    #[allow(clippy::too_many_arguments)]
+    pub fn poll_oneoff<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        abi: Abi,
+        subs: u32,
+        events: u32,
+        nsubs: u32,
+        nevents: u32,
+    ) -> Result<()> {
+        if nsubs == 0 {
+            return Err(Errno::Inval);
+        }
+        let sub_size = abi::subscription_size(abi) as u32;
+        let ev_size = abi::EVENT_SIZE as u32;
+        mem.slice(subs, nsubs.checked_mul(sub_size).ok_or(Errno::Fault)?)?;
+        mem.slice(events, nsubs.checked_mul(ev_size).ok_or(Errno::Fault)?)?;
+        mem.slice(nevents, 4)?;
+        let mut list = Vec::with_capacity(nsubs.min(1024) as usize);
+        for i in 0..nsubs {
+            let mut raw = [0u8; abi::SUBSCRIPTION_MAX];
+            mem.read(subs + i * sub_size, &mut raw[..sub_size as usize])?;
+            list.push(abi::decode_subscription(abi, &raw)?);
+        }
+
+        let mut ready: Vec<Event> = Vec::new();
+        let mut waits_on_stdin = false;
+        // Earliest clock deadline: (ns to wait, clock id).
+        let mut earliest: Option<u64> = None;
+        for s in &list {
+            match s.kind {
+                SubscriptionKind::Clock {
+                    id,
+                    timeout,
+                    flags,
+                    ..
+                } => {
+                    let remaining = match self.clock_now(id) {
+                        Ok(now) if flags & abi::subclockflags::ABSTIME != 0 => timeout.saturating_sub(now),
+                        Ok(_) => timeout,
+                        Err(e) => {
+                            ready.push(Event::error(s.userdata, e, abi::eventtype::CLOCK));
+                            continue;
+                        }
+                    };
+                    earliest = Some(earliest.map_or(remaining, |e| e.min(remaining)));
+                }
+                SubscriptionKind::FdRead(fd) | SubscriptionKind::FdWrite(fd) => {
+                    let read = matches!(s.kind, SubscriptionKind::FdRead(_));
+                    let ty = if read {
+                        abi::eventtype::FD_READ
+                    } else {
+                        abi::eventtype::FD_WRITE
+                    };
+                    match self.fd_readiness(fd, read) {
+                        Ok(Some(nbytes)) => ready.push(Event::fd(s.userdata, ty, nbytes)),
+                        Ok(None) => waits_on_stdin = true,
+                        Err(e) => ready.push(Event::error(s.userdata, e, ty)),
+                    }
+                }
+            }
+        }
+
+        if ready.is_empty() {
+            if waits_on_stdin {
+                let got = self.wait_stdin(earliest);
+                for s in &list {
+                    if let SubscriptionKind::FdRead(fd) = s.kind
+                        && got
+                        && self.fd_readiness(fd, true).ok().flatten().is_some()
+                    {
+                        ready.push(Event::fd(s.userdata, abi::eventtype::FD_READ, 0));
+                    }
+                }
+                if !ready.is_empty() {
+                    return self.write_events(mem, events, nevents, &ready);
+                }
+            } else if let Some(ns) = earliest {
+                let mut left = ns;
+                while left > 0 {
+                    let step = left.min(MAX_SLEEP_NS);
+                    self.environment.sleep_ns(step);
+                    left -= step;
+                }
+            }
+            for s in &list {
+                if let SubscriptionKind::Clock { .. } = s.kind {
+                    ready.push(Event::clock(s.userdata));
+                    if earliest.is_some() {
+                        // Report just the clock(s) that fired first.
+                        break;
+                    }
+                }
+            }
+        }
+        self.write_events(mem, events, nevents, &ready)
+    }
+
+    fn write_events<M: GuestMemory + ?Sized>(&self, mem: &mut M, at: u32, nevents: u32, ready: &[Event]) -> Result<()> {
+        for (i, e) in ready.iter().enumerate() {
+            mem.write(at + i as u32 * abi::EVENT_SIZE as u32, &abi::encode_event(e))?;
+        }
+        mem.write_u32(nevents, ready.len() as u32)
+    }
+
+    /// `Some(bytes available)` if ready now, `None` if it is stdin and would block.
+    fn fd_readiness(&self, fd: u32, read: bool) -> Result<Option<u64>> {
+        let e = self.fds.get(fd)?;
+        e.require(abi::rights::POLL_FD_READWRITE)?;
+        match &e.kind {
+            FdKind::Stdio(Stdio::Stdin) if read => Ok(self.stdin_ready().then_some(0)),
+            FdKind::Stdio(_) => Ok(Some(0)),
+            FdKind::File { node, pos } if read => {
+                let size = self.vfs.stat_node(*node)?.size;
+                Ok(Some(size.saturating_sub(*pos)))
+            }
+            FdKind::File { .. } | FdKind::Dir { .. } => Ok(Some(0)),
+        }
+    }
+
+    /// Waits until stdin is readable or `timeout_ns` passes; true if readable.
+    fn wait_stdin(&mut self, timeout_ns: Option<u64>) -> bool {
+        if !matches!(self.stdin, Input::Inherit) {
+            return true;
+        }
+        host_poll_stdin(timeout_ns)
+    }
+}
+
+#[cfg(unix)]
+fn host_poll_stdin(timeout_ns: Option<u64>) -> bool {
+    let ms = timeout_ns.map_or(-1, |ns| ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32);
+    let mut pfd = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll reads and writes one pollfd through a valid pointer.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    rc > 0
+}
+
+#[cfg(not(unix))]
+fn host_poll_stdin(_timeout_ns: Option<u64>) -> bool {
+    true
+}
