@@ -230,6 +230,11 @@ impl FileData {
         }
     }
 
+    /// True if some block is privately owned (a clone would copy it).
+    pub fn has_owned_blocks(&self) -> bool {
+        matches!(&self.repr, Repr::Blocks { blocks, .. } if blocks.values().any(|b| matches!(b, Block::Owned(_))))
+    }
+
     /// Makes every block shareable (`Bytes`) so that a clone copies no data: used when a
     /// filesystem is frozen to serve as the read-only base of cheap forks.
     pub fn freeze(&mut self) {

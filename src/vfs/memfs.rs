@@ -10,6 +10,7 @@ use super::data::FileData;
 use super::dir::{Dir, Ino};
 use super::error::{Errno, Result};
 use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
+use super::table::NodeTable;
 use std::sync::Arc;
 
 /// The root directory's inode number in every filesystem.
@@ -21,9 +22,11 @@ pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 /// Most hard links to one inode.
 pub const MAX_LINKS: u64 = 65_000;
 
+/// Cloning a `MemFs` is O(1) and shares every node and all file data with the original
+/// (see `table`): that is how a prepared filesystem is forked for another run.
 #[derive(Debug, Clone)]
 pub struct MemFs {
-    nodes: Vec<Option<Node>>,
+    nodes: NodeTable,
     free: Vec<Ino>,
     dev: u64,
     readonly: bool,
@@ -43,8 +46,11 @@ impl MemFs {
             0o755,
             now,
         );
+        let mut nodes = NodeTable::default();
+        nodes.push(None); // inode 0 is never used
+        nodes.push(Some(root));
         MemFs {
-            nodes: vec![None, Some(root)],
+            nodes,
             free: Vec::new(),
             dev,
             readonly: false,
@@ -79,17 +85,11 @@ impl MemFs {
     }
 
     pub fn node(&self, ino: Ino) -> Result<&Node> {
-        self.nodes
-            .get(ino as usize)
-            .and_then(Option::as_ref)
-            .ok_or(Errno::Badf)
+        self.nodes.get(ino).ok_or(Errno::Badf)
     }
 
     fn node_mut(&mut self, ino: Ino) -> Result<&mut Node> {
-        self.nodes
-            .get_mut(ino as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Errno::Badf)
+        self.nodes.get_mut(ino).ok_or(Errno::Badf)
     }
 
     fn writable(&self) -> Result<()> {
@@ -136,13 +136,10 @@ impl MemFs {
     fn alloc(&mut self, node: Node) -> Ino {
         match self.free.pop() {
             Some(ino) => {
-                self.nodes[ino as usize] = Some(node);
+                self.nodes.set(ino, Some(node));
                 ino
             }
-            None => {
-                self.nodes.push(Some(node));
-                (self.nodes.len() - 1) as Ino
-            }
+            None => self.nodes.push(Some(node)),
         }
     }
 
@@ -152,7 +149,7 @@ impl MemFs {
             && n.open == 0
             && (n.nlink == 0 || (n.is_dir() && n.nlink <= 1))
         {
-            self.nodes[ino as usize] = None;
+            self.nodes.set(ino, None);
             self.free.push(ino);
         }
     }
@@ -504,8 +501,18 @@ impl MemFs {
 
     /// Makes every file's data shareable so that cloning this filesystem copies no file data.
     pub fn freeze(&mut self) {
-        for n in self.nodes.iter_mut().flatten() {
-            if let NodeKind::File(f) = &mut n.kind {
+        let owned: Vec<Ino> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| matches!(&n.kind, NodeKind::File(f) if f.has_owned_blocks()))
+            .map(|(ino, _)| ino)
+            .collect();
+        for ino in owned {
+            if let Some(Node {
+                kind: NodeKind::File(f),
+                ..
+            }) = self.nodes.get_mut(ino)
+            {
                 f.freeze();
             }
         }
@@ -513,6 +520,26 @@ impl MemFs {
 }
 
 impl MemFs {
+    /// A writable copy-on-write fork: O(1), shares every node and all file data with `self`
+    /// until either side changes them. Freeze the original first so that no owned file
+    /// blocks get copied when the fork writes.
+    pub fn fork(&self) -> MemFs {
+        let mut f = self.clone();
+        f.readonly = false;
+        f
+    }
+
+    /// True if `ino` is the very same unmodified node in both filesystems (one forked from
+    /// the other): for computing what a run changed.
+    pub fn same_node(&self, other: &MemFs, ino: Ino) -> bool {
+        self.nodes.same_node(&other.nodes, ino)
+    }
+
+    /// Live inodes in inode order.
+    pub fn nodes(&self) -> impl Iterator<Item = (Ino, &Node)> {
+        self.nodes.iter()
+    }
+
     /// The same filesystem under another device id.
     pub fn with_dev(mut self, dev: u64) -> Self {
         self.dev = dev;

@@ -9,6 +9,7 @@ pub mod memfs;
 pub mod namespace;
 pub mod node;
 pub mod resolve;
+pub mod table;
 
 pub use clock::{Clock, SteppingClock, SystemClock};
 pub use data::FileData;

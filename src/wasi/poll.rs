@@ -39,9 +39,9 @@ impl WasiCtx {
 
         let mut ready: Vec<Event> = Vec::new();
         let mut waits_on_stdin = false;
-        // Earliest clock deadline: (ns to wait, clock id).
-        let mut earliest: Option<u64> = None;
-        for s in &list {
+        // Nanoseconds until each clock subscription fires, by subscription index.
+        let mut clocks: Vec<(usize, u64)> = Vec::new();
+        for (i, s) in list.iter().enumerate() {
             match s.kind {
                 SubscriptionKind::Clock {
                     id,
@@ -57,7 +57,7 @@ impl WasiCtx {
                             continue;
                         }
                     };
-                    earliest = Some(earliest.map_or(remaining, |e| e.min(remaining)));
+                    clocks.push((i, remaining));
                 }
                 SubscriptionKind::FdRead(fd) | SubscriptionKind::FdWrite(fd) => {
                     let read = matches!(s.kind, SubscriptionKind::FdRead(_));
@@ -75,6 +75,7 @@ impl WasiCtx {
             }
         }
 
+        let earliest = clocks.iter().map(|&(_, ns)| ns).min();
         if ready.is_empty() {
             if waits_on_stdin {
                 let got = self.wait_stdin(earliest);
@@ -97,13 +98,11 @@ impl WasiCtx {
                     left -= step;
                 }
             }
-            for s in &list {
-                if let SubscriptionKind::Clock { .. } = s.kind {
-                    ready.push(Event::clock(s.userdata));
-                    if earliest.is_some() {
-                        // Report just the clock(s) that fired first.
-                        break;
-                    }
+            // Report every clock due at the earliest deadline, in subscription order; later
+            // ones have not fired yet.
+            for &(i, ns) in &clocks {
+                if Some(ns) == earliest {
+                    ready.push(Event::clock(list[i].userdata));
                 }
             }
         }
