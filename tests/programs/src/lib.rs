@@ -26,6 +26,7 @@ pub const ISDIR: u16 = 31;
 pub const LOOP: u16 = 32;
 pub const NAMETOOLONG: u16 = 37;
 pub const NOENT: u16 = 44;
+pub const NOMEM: u16 = 48;
 pub const NOSYS: u16 = 52;
 pub const NOTDIR: u16 = 54;
 pub const NOTEMPTY: u16 = 55;
@@ -119,6 +120,11 @@ pub fn soft_fail(case: &str, expected: impl Display, got: impl Display) {
 pub fn fail(case: &str, expected: impl Display, got: impl Display) -> ! {
     out(&format!("FAIL {case}: expected {expected} got {got}"));
     std::process::exit(1)
+}
+
+/// Number of failures recorded under `KEEP_GOING=1`.
+pub fn failures() -> usize {
+    FAILED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Prints `all ok` and exits 0 (exits 1 instead if failures were recorded under `KEEP_GOING=1`).
