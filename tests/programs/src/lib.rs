@@ -8,34 +8,34 @@ use std::io::Write;
 pub use wasi::wasi_snapshot_preview1 as raw;
 
 pub type Fd = u32;
-/// A raw WASI result: the value or the errno number.
-pub type R<T> = Result<T, u16>;
+/// A raw WASI result: the value or the errno.
+pub type R<T> = Result<T, Errno>;
 
 // ---------------------------------------------------------------------------------------------
 // errno numbers (wasi_snapshot_preview1 and wasi_unstable share them)
 
-pub const SUCCESS: u16 = 0;
-pub const E2BIG: u16 = 1;
-pub const ACCES: u16 = 2;
-pub const BADF: u16 = 8;
-pub const EXIST: u16 = 20;
-pub const FAULT: u16 = 21;
-pub const ILSEQ: u16 = 25;
-pub const INVAL: u16 = 28;
-pub const ISDIR: u16 = 31;
-pub const LOOP: u16 = 32;
-pub const NAMETOOLONG: u16 = 37;
-pub const NOENT: u16 = 44;
-pub const NOMEM: u16 = 48;
-pub const NOSYS: u16 = 52;
-pub const NOTDIR: u16 = 54;
-pub const NOTEMPTY: u16 = 55;
-pub const NOTSOCK: u16 = 57;
-pub const NOTSUP: u16 = 58;
-pub const PERM: u16 = 63;
-pub const SPIPE: u16 = 70;
-pub const XDEV: u16 = 75;
-pub const NOTCAPABLE: u16 = 76;
+pub const SUCCESS: Errno = Errno(0);
+pub const E2BIG: Errno = Errno(1);
+pub const ACCES: Errno = Errno(2);
+pub const BADF: Errno = Errno(8);
+pub const EXIST: Errno = Errno(20);
+pub const FAULT: Errno = Errno(21);
+pub const ILSEQ: Errno = Errno(25);
+pub const INVAL: Errno = Errno(28);
+pub const ISDIR: Errno = Errno(31);
+pub const LOOP: Errno = Errno(32);
+pub const NAMETOOLONG: Errno = Errno(37);
+pub const NOENT: Errno = Errno(44);
+pub const NOMEM: Errno = Errno(48);
+pub const NOSYS: Errno = Errno(52);
+pub const NOTDIR: Errno = Errno(54);
+pub const NOTEMPTY: Errno = Errno(55);
+pub const NOTSOCK: Errno = Errno(57);
+pub const NOTSUP: Errno = Errno(58);
+pub const PERM: Errno = Errno(63);
+pub const SPIPE: Errno = Errno(70);
+pub const XDEV: Errno = Errno(75);
+pub const NOTCAPABLE: Errno = Errno(76);
 
 const ERRNO_NAMES: [&str; 77] = [
     "SUCCESS", "2BIG", "ACCES", "ADDRINUSE", "ADDRNOTAVAIL", "AFNOSUPPORT", "AGAIN", "ALREADY",
@@ -49,10 +49,11 @@ const ERRNO_NAMES: [&str; 77] = [
     "RANGE", "ROFS", "SPIPE", "SRCH", "STALE", "TIMEDOUT", "TXTBSY", "XDEV", "NOTCAPABLE",
 ];
 
-/// `NOENT`, or `errno 123` for numbers outside the table.
-pub struct ErrName(pub u16);
+/// A WASI errno; formats as its name (`NOENT`), or `errno 123` outside the table.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub u16);
 
-impl Display for ErrName {
+impl Display for Errno {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match ERRNO_NAMES.get(self.0 as usize) {
             Some(n) => f.write_str(n),
@@ -61,12 +62,20 @@ impl Display for ErrName {
     }
 }
 
+impl Debug for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Display::fmt(self, f)
+    }
+}
+
 /// Formats a result as `Ok(VALUE)` or `Err(NAME)`.
 pub fn show<T: Debug>(r: &R<T>) -> String {
-    match r {
-        Ok(v) => format!("Ok({v:?})"),
-        Err(e) => format!("Err({})", ErrName(*e)),
-    }
+    format!("{r:?}")
+}
+
+/// A raw call's return value as a result.
+pub fn errno_result(e: i32) -> R<()> {
+    if e == 0 { Ok(()) } else { Err(Errno(e as u16)) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,19 +146,19 @@ pub fn all_ok() -> ! {
 }
 
 /// The call must fail with `errno`.
-pub fn expect_err<T: Debug>(case: &str, r: R<T>, errno: u16) {
+pub fn expect_err<T: Debug>(case: &str, r: R<T>, errno: Errno) {
     match r {
         Err(e) if e == errno => ok(case),
-        other => soft_fail(case, format!("Err({})", ErrName(errno)), show(&other)),
+        other => soft_fail(case, format!("Err({errno})"), show(&other)),
     }
 }
 
 /// The call must fail with one of `errnos` (used only where runtimes legitimately differ).
-pub fn expect_err_in<T: Debug>(case: &str, r: R<T>, errnos: &[u16]) {
+pub fn expect_err_in<T: Debug>(case: &str, r: R<T>, errnos: &[Errno]) {
     match r {
         Err(e) if errnos.contains(&e) => ok(case),
         other => {
-            let names: Vec<String> = errnos.iter().map(|e| ErrName(*e).to_string()).collect();
+            let names: Vec<String> = errnos.iter().map(|e| e.to_string()).collect();
             soft_fail(case, format!("Err({})", names.join("|")), show(&other))
         }
     }
@@ -157,7 +166,7 @@ pub fn expect_err_in<T: Debug>(case: &str, r: R<T>, errnos: &[u16]) {
 
 /// The call must fail with `spec` (the errno strata gives, per the spec or POSIX); wasmtime gives
 /// `wasmtime` instead, which is accepted unless `WASI_STRICT=1` (see README.md).
-pub fn expect_err_wt<T: Debug>(case: &str, r: R<T>, spec: u16, wasmtime: u16) {
+pub fn expect_err_wt<T: Debug>(case: &str, r: R<T>, spec: Errno, wasmtime: Errno) {
     if strict() {
         expect_err(case, r, spec)
     } else {
@@ -181,7 +190,7 @@ pub fn expect_wt<T: Debug + PartialEq>(case: &str, r: R<T>, spec: R<T>, wasmtime
 pub fn must<T: Debug>(case: &str, r: R<T>) -> T {
     match r {
         Ok(v) => v,
-        Err(e) => fail(case, "Ok", format!("Err({})", ErrName(e))),
+        Err(e) => fail(case, "Ok", format!("Err({e})")),
     }
 }
 
@@ -281,7 +290,7 @@ fn p<T: ?Sized>(x: *const T) -> i32 {
 
 #[inline]
 fn res(e: i32) -> R<()> {
-    if e == 0 { Ok(()) } else { Err(e as u16) }
+    errno_result(e)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

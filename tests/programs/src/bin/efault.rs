@@ -190,7 +190,7 @@ fn main() {
     };
     for name in selected {
         let r = run(&ctx, name);
-        let r = if r == 0 { Ok(()) } else { Err(r as u16) };
+        let r = errno_result(r);
         match wasmtime_alternative(name) {
             Some(alt) => expect_wt(name, r, Err(FAULT), alt),
             None => expect_err(name, r, FAULT),

@@ -40,7 +40,7 @@ fn poll(subs: &[[u8; 48]]) -> R<Vec<Event>> {
     let mut n = 0u32;
     let e = unsafe { raw::poll_oneoff(subs.as_ptr() as i32, ev.as_mut_ptr() as i32, subs.len() as i32, &mut n as *mut u32 as i32) };
     if e != 0 {
-        return Err(e as u16);
+        return Err(Errno(e as u16));
     }
     Ok(ev[..n as usize]
         .iter()
@@ -174,7 +174,7 @@ fn errors() {
     // a bad fd: strata reports an event with error EBADF, wasmtime fails the call with EBADF
     match poll(&[sub_fd(1, FD_READ, 999)]) {
         Err(BADF) if !strict() => ok("bad fd subscription"),
-        Ok(ev) if ev.len() == 1 && ev[0].userdata == 1 && ev[0].error == BADF => ok("bad fd subscription"),
+        Ok(ev) if ev.len() == 1 && ev[0].userdata == 1 && ev[0].error == BADF.0 => ok("bad fd subscription"),
         other => soft_fail("bad fd subscription", "event with error BADF (wasmtime: Err(BADF))", show(&other)),
     }
     // wasmtime traps on an event type outside the enum

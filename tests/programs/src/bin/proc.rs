@@ -34,8 +34,8 @@ fn main() {
     random();
     expect_eq("sched_yield", unsafe { raw::sched_yield() }, 0);
     // Signals are not supported. strata: ENOSYS, wasmtime: ENOTSUP.
-    let e = unsafe { raw::proc_raise(15) } as u16;
-    expect_wt("proc_raise", if e == 0 { Ok(()) } else { Err(e) }, Err(NOSYS), Err(NOTSUP));
+    let e = unsafe { raw::proc_raise(15) };
+    expect_wt("proc_raise", errno_result(e), Err(NOSYS), Err(NOTSUP));
 
     if failures() == 0 {
         println!("all ok");
