@@ -1,4 +1,15 @@
-//! Getting trees into and out of the virtual filesystem: host directories (and, later, tar
-//! images and export). The wasi layer never sees this module.
+//! Getting trees into and out of the virtual filesystem: host directories, tar / tar.gz
+//! images (loaded read-only and zero-copy) and tar export. The wasi layer never sees this
+//! module; the vfs knows nothing of tar.
 
+pub mod error;
+pub mod export;
 pub mod host;
+pub mod limits;
+pub mod load;
+mod tarparse;
+
+pub use error::{EntryProblem, ExportError, ImageError};
+pub use export::{ExportOptions, export_memfs, export_vfs};
+pub use limits::Limits;
+pub use load::{Image, LoadOptions, LoadStats, load_bytes, load_path, load_reader};

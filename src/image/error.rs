@@ -1,0 +1,158 @@
+//! Errors of loading and exporting images. Every problem with one archive member names that
+//! member (as spelled in the archive, shown lossily if it is not UTF-8) and the byte offset of
+//! its header.
+
+use crate::vfs::Errno;
+use std::io;
+use std::path::PathBuf;
+
+/// Why loading an image failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Reading the image file or stream failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The gzip stream is corrupt (bad header, bad deflate data, CRC or length mismatch).
+    #[error("gzip stream: {0}")]
+    Gzip(#[source] io::Error),
+    /// The data is compressed with something other than gzip.
+    #[error("{0}-compressed images are not supported (only gzip)")]
+    UnsupportedCompression(&'static str),
+    /// The tar stream (decompressed, for gzip) is larger than `Limits::max_image_bytes`.
+    #[error("image is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// More tar headers than `Limits::max_entries`.
+    #[error("image has more than {limit} tar entries")]
+    TooManyEntries { limit: u64 },
+    /// One archive member is malformed, hostile or conflicts with the tree built so far.
+    #[error("tar entry `{entry}` (header at byte {offset}): {problem}")]
+    Entry {
+        /// The member's name as the archive spells it (lossy UTF-8).
+        entry: String,
+        /// Byte offset of its header in the (decompressed) tar stream.
+        offset: u64,
+        problem: EntryProblem,
+    },
+}
+
+impl ImageError {
+    /// The problem, when the error concerns one archive member.
+    pub fn problem(&self) -> Option<&EntryProblem> {
+        match self {
+            ImageError::Entry { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+
+    /// The member name, when the error concerns one archive member.
+    pub fn entry(&self) -> Option<&str> {
+        match self {
+            ImageError::Entry { entry, .. } => Some(entry),
+            _ => None,
+        }
+    }
+}
+
+/// What is wrong with one archive member.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProblem {
+    // --- the tar encoding itself
+    /// The header block's checksum does not match (corrupt data or not a tar archive).
+    #[error("header checksum mismatch (corrupt, or not a tar archive)")]
+    BadChecksum,
+    /// A numeric header field is not a valid number.
+    #[error("invalid `{0}` field in the header")]
+    BadField(&'static str),
+    /// The archive ends inside a header block.
+    #[error("archive ends inside this header (truncated)")]
+    TruncatedHeader,
+    /// The header declares more data than the archive holds.
+    #[error("declares {declared} bytes of data but only {available} remain (truncated archive)")]
+    Truncated { declared: u64, available: u64 },
+    /// A pax extended header is malformed.
+    #[error("malformed pax extended header: {0}")]
+    BadPax(String),
+    /// A pax or GNU long-name header is larger than its limit.
+    #[error("{kind} header of {size} bytes exceeds the limit of {limit}")]
+    ExtensionTooLarge {
+        kind: &'static str,
+        size: u64,
+        limit: u64,
+    },
+    /// A member type this loader does not handle (sparse files, multi-volume continuations).
+    #[error("unsupported member type: {0}")]
+    Unsupported(&'static str),
+
+    // --- names (of the member itself)
+    #[error("name is empty")]
+    EmptyName,
+    #[error("name contains a NUL byte")]
+    Nul,
+    #[error("name is not valid UTF-8")]
+    NotUtf8,
+    /// A `..` component: the name would leave the image root.
+    #[error("name contains a `..` component")]
+    DotDot,
+    #[error("a name component is longer than 255 bytes")]
+    ComponentTooLong,
+    #[error("name is longer than {limit} bytes")]
+    NameTooLong { limit: usize },
+    /// A non-directory member names the image root (`/`, `.`, `./`).
+    #[error("only a directory may name the image root")]
+    RootNotDirectory,
+    /// With OCI whiteouts on: a `.wh.` name used as a directory on the way, or a whiteout of
+    /// `.`, `..`, nothing, or another whiteout name.
+    #[error("invalid use of the reserved whiteout prefix `.wh.`")]
+    BadWhiteout,
+
+    // --- placement in the tree
+    /// A parent of the member is a symbolic link loaded earlier: nothing is ever created
+    /// through a link (tar-slip).
+    #[error("parent `{parent}` is a symbolic link; nothing is written through a link")]
+    ThroughSymlink { parent: String },
+    /// A parent of the member is a regular file.
+    #[error("parent `{parent}` is not a directory")]
+    ParentNotDirectory { parent: String },
+    /// A non-directory member would replace a directory that has entries.
+    #[error("would replace a non-empty directory")]
+    ReplacesNonEmptyDir,
+
+    // --- link targets
+    /// A symlink target is empty, not UTF-8, contains NUL or is too long.
+    #[error("invalid symlink target: {0}")]
+    BadSymlinkTarget(Box<EntryProblem>),
+    /// A hard-link target name is malformed (e.g. has a `..` component).
+    #[error("invalid hard link target `{target}`: {problem}")]
+    BadLinkTarget {
+        target: String,
+        problem: Box<EntryProblem>,
+    },
+    /// A hard link to a name not (yet) in the image, or reached only through a symlink.
+    #[error(
+        "hard link target `{target}` is not in the image (links may only name earlier members)"
+    )]
+    LinkTargetMissing { target: String },
+    #[error("hard link target `{target}` is a directory")]
+    LinkToDirectory { target: String },
+
+    /// The filesystem refused the operation (e.g. too many links to one file).
+    #[error("filesystem error: {0}")]
+    Fs(Errno),
+}
+
+/// Why exporting a tree failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("writing the archive: {0}")]
+    Io(#[from] io::Error),
+    #[error("{path}: {errno}")]
+    Fs { path: String, errno: Errno },
+    /// A name that a tar archive cannot carry (contains NUL), or a whiteout path that is not a
+    /// plain relative path.
+    #[error("`{path}`: {problem}")]
+    BadName { path: String, problem: EntryProblem },
+}
