@@ -108,9 +108,14 @@ impl FileData {
                     let (idx, within) = (pos / BLOCK, (pos % BLOCK) as usize);
                     let want = (n - done).min(BLOCK as usize - within);
                     let out = &mut buf[done..done + want];
-                    let src = blocks.get(&idx).map(Block::as_slice).unwrap_or(&[]);
-                    let have = src.len().saturating_sub(within).min(want);
-                    out[..have].copy_from_slice(&src[within..within + have]);
+                    // A block may end before `within` (cut by a truncation, then the file
+                    // extended again): the rest of it is a hole.
+                    let src = blocks
+                        .get(&idx)
+                        .and_then(|b| b.as_slice().get(within..))
+                        .unwrap_or(&[]);
+                    let have = src.len().min(want);
+                    out[..have].copy_from_slice(&src[..have]);
                     out[have..].fill(0);
                     done += want;
                 }
@@ -312,6 +317,18 @@ mod tests {
         g.set_len(1 << 40);
         assert_eq!(g.len(), 1 << 40);
         assert_eq!(g.owned_bytes(), 0);
+    }
+
+    #[test]
+    fn read_inside_a_hole_past_a_cut_block() {
+        let mut f = FileData::default();
+        f.write_at(0, &[9u8; 100]);
+        f.set_len(10);
+        f.set_len(200);
+        let mut buf = [1u8; 50];
+        assert_eq!(f.read_at(20, &mut buf), 50);
+        assert_eq!(buf, [0u8; 50]);
+        assert_eq!(&contents(&f)[..12], &[9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0]);
     }
 
     #[test]

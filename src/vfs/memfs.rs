@@ -22,6 +22,9 @@ pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 /// Most hard links to one inode.
 pub const MAX_LINKS: u64 = 65_000;
 
+/// One `readdir` result: the cookie of the next entry, the name, the inode, its type.
+pub type DirEntry = (u64, Arc<str>, Ino, FileType);
+
 /// Cloning a `MemFs` is O(1) and shares every node and all file data with the original
 /// (see `table`): that is how a prepared filesystem is forked for another run.
 #[derive(Debug, Clone)]
@@ -265,14 +268,14 @@ impl MemFs {
         self.maybe_free(ino);
     }
 
-    /// Removes an empty directory entry.
+    /// Removes an empty directory entry (`EBUSY` for a mount point, checked first as Linux).
     pub fn rmdir(&mut self, dir: Ino, name: &str) -> Result<()> {
         self.writable()?;
         let ino = self.lookup(dir, name)?.ok_or(Errno::Noent)?;
         let n = self.node(ino)?;
         match &n.kind {
-            NodeKind::Dir(d) if !d.entries.is_empty() => return Err(Errno::Notempty),
             NodeKind::Dir(_) if n.mounted => return Err(Errno::Busy),
+            NodeKind::Dir(d) if !d.entries.is_empty() => return Err(Errno::Notempty),
             NodeKind::Dir(_) => {}
             _ => return Err(Errno::Notdir),
         }
@@ -307,7 +310,10 @@ impl MemFs {
         }
     }
 
-    /// POSIX rename within this filesystem.
+    /// POSIX rename within this filesystem, checking in Linux's order: a directory moved
+    /// into its own subtree (`EINVAL`), a target that is an ancestor of the source
+    /// (`ENOTEMPTY`), the same inode (nothing to do), the types (`ENOTDIR`, `EISDIR`), mount
+    /// points (`EBUSY`), then a non-empty target directory (`ENOTEMPTY`).
     pub fn rename(&mut self, from_dir: Ino, from: &str, to_dir: Ino, to: &str) -> Result<()> {
         self.writable()?;
         let src = self.lookup(from_dir, from)?.ok_or(Errno::Noent)?;
@@ -316,26 +322,31 @@ impl MemFs {
             return Err(Errno::Noent);
         }
         let src_is_dir = self.node(src)?.is_dir();
-        if src_is_dir && self.node(src)?.mounted {
-            return Err(Errno::Busy);
+        if src_is_dir && self.is_within(to_dir, src) {
+            return Err(Errno::Inval);
         }
         if let Some(dst) = dst {
+            if dst != src && self.is_within(from_dir, dst) {
+                return Err(Errno::Notempty);
+            }
             if dst == src {
                 // The same entry, or two hard links to one file: POSIX says do nothing.
                 return Ok(());
             }
-            let dn = self.node(dst)?;
-            match (src_is_dir, &dn.kind) {
-                (true, NodeKind::Dir(d)) if !d.entries.is_empty() => return Err(Errno::Notempty),
-                (true, NodeKind::Dir(_)) if dn.mounted => return Err(Errno::Busy),
-                (true, NodeKind::Dir(_)) => {}
-                (true, _) => return Err(Errno::Notdir),
-                (false, NodeKind::Dir(_)) => return Err(Errno::Isdir),
-                (false, _) => {}
+            match (src_is_dir, self.node(dst)?.is_dir()) {
+                (true, false) => return Err(Errno::Notdir),
+                (false, true) => return Err(Errno::Isdir),
+                _ => {}
             }
         }
-        if src_is_dir && self.is_within(to_dir, src) {
-            return Err(Errno::Inval);
+        let dst_node = dst.map(|d| self.node(d)).transpose()?;
+        if self.node(src)?.mounted || dst_node.is_some_and(|n| n.mounted) {
+            return Err(Errno::Busy);
+        }
+        if let Some(NodeKind::Dir(d)) = dst_node.map(|n| &n.kind)
+            && !d.entries.is_empty()
+        {
+            return Err(Errno::Notempty);
         }
         let now = self.now();
         self.dir_mut(from_dir)?.entries.remove(from);
@@ -480,9 +491,14 @@ impl MemFs {
     }
 
     /// `(next cookie, name, inode, type)` for each entry from `cookie` on, `.` and `..` first.
-    pub fn readdir(&self, dir: Ino, cookie: u64) -> Result<Vec<(u64, Arc<str>, Ino, FileType)>> {
+    /// A removed directory lists nothing, not even `.` and `..` (its parent may be gone), as
+    /// Linux's `getdents` seen through the C library.
+    pub fn readdir(&self, dir: Ino, cookie: u64) -> Result<Vec<DirEntry>> {
         let d = self.dir(dir)?;
         let mut out = Vec::new();
+        if d.removed {
+            return Ok(out);
+        }
         if cookie == 0 {
             out.push((1, Arc::from("."), dir, FileType::Directory));
         }

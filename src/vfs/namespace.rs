@@ -6,8 +6,8 @@
 use super::clock::{Clock, SystemClock};
 use super::data::FileData;
 use super::error::{Errno, Result};
-use super::memfs::MemFs;
-use super::node::{FileType, Node, NodeKind, SetTime, Stat};
+use super::memfs::{DirEntry, MemFs};
+use super::node::{Node, NodeKind, SetTime, Stat};
 use super::resolve::{Follow, MAX_PATH, Resolved};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,9 +87,16 @@ impl Vfs {
         }
         self.fs_mut(at)?.set_mounted(at.ino, true)?;
         let index = u32::try_from(self.fss.len()).map_err(|_| Errno::Nomem)?;
-        // Device ids follow mount order so they are reproducible.
-        if fs.dev() == 0 {
-            fs = fs.with_dev(u64::from(index) + 1);
+        // Device ids follow mount order so they are reproducible, and stay unique: every
+        // filesystem's root is inode 1, so (dev, ino) only identifies a file if no two
+        // filesystems share a device id.
+        let used = |dev: u64| self.fss.iter().any(|f| f.dev() == dev);
+        if fs.dev() == 0 || used(fs.dev()) {
+            let mut dev = u64::from(index) + 1;
+            while used(dev) {
+                dev += 1;
+            }
+            fs = fs.with_dev(dev);
         }
         let root = NodeId {
             fs: index,
@@ -134,12 +141,23 @@ impl Vfs {
 
     /// Opens (and maybe creates or truncates) what `path` names; the node is retained and
     /// must be given back with `release`.
+    ///
+    /// As Linux `openat`: with `create`, a path ending in a slash is `EISDIR` and an existing
+    /// directory is `EISDIR`; with `create` and `exclusive` a final symlink is never followed
+    /// (it exists: `EEXIST`). Without `follow`, a final symlink is `ELOOP`. `directory` with
+    /// `create`, `exclusive` or `truncate` is `EINVAL`, as wasmtime.
     pub fn open(&mut self, base: NodeId, path: &[u8], opts: OpenOptions) -> Result<NodeId> {
         if opts.directory && (opts.create || opts.exclusive || opts.truncate) {
             return Err(Errno::Inval);
         }
-        let follow = if opts.follow { Follow::Yes } else { Follow::No };
-        let r = self.resolve(base, path, follow)?;
+        let follow = if opts.create && opts.exclusive {
+            Follow::Entry
+        } else if opts.follow {
+            Follow::Yes
+        } else {
+            Follow::No
+        };
+        let r = self.resolve_at(base, path, follow, opts.create)?;
         let id = match r.node {
             Some(id) => {
                 if opts.create && opts.exclusive {
@@ -148,7 +166,7 @@ impl Vfs {
                 let node = self.node(id)?;
                 match node.kind {
                     NodeKind::Symlink(_) => return Err(Errno::Loop),
-                    NodeKind::Dir(_) if opts.truncate => return Err(Errno::Isdir),
+                    NodeKind::Dir(_) if opts.truncate || opts.create => return Err(Errno::Isdir),
                     NodeKind::File(_) if opts.directory => return Err(Errno::Notdir),
                     _ => {}
                 }
@@ -185,19 +203,8 @@ impl Vfs {
         }
     }
 
-    /// The entry a path names without following a final symlink, with the node it holds.
-    fn existing_entry(
-        &self,
-        base: NodeId,
-        path: &[u8],
-    ) -> Result<(Resolved, NodeId, Arc<str>, NodeId)> {
-        let r = self.resolve(base, path, Follow::Entry)?;
-        let node = r.node.ok_or(Errno::Noent)?;
-        let (dir, name) = r.entry.clone().ok_or(Errno::Busy)?;
-        Ok((r, dir, name, node))
-    }
-
-    /// A path naming an entry that must not exist yet.
+    /// A path naming an entry that must not exist yet: `EEXIST` for any existing entry
+    /// (even `file/`), and for paths ending in `.` or `..`.
     fn new_entry(&self, base: NodeId, path: &[u8]) -> Result<(Resolved, NodeId, Arc<str>)> {
         let r = self.resolve(base, path, Follow::Entry)?;
         if r.node.is_some() {
@@ -216,8 +223,16 @@ impl Vfs {
     pub fn rmdir(&mut self, base: NodeId, path: &[u8]) -> Result<()> {
         let r = self.resolve(base, path, Follow::Entry)?;
         r.node.ok_or(Errno::Noent)?;
-        // `rmdir(".")` is EINVAL on Linux; `..` can never be empty.
-        let (dir, name) = r.entry.ok_or(Errno::Inval)?;
+        let Some((dir, name)) = r.entry else {
+            // As Linux: `rmdir(".")` is EINVAL, and `..` can never be empty. With no entry,
+            // the path ends in `.` or `..`.
+            let last = path.split(|&b| b == b'/').rfind(|c| !c.is_empty());
+            return Err(if last == Some(&b".."[..]) {
+                Errno::Notempty
+            } else {
+                Errno::Inval
+            });
+        };
         self.fs_mut(dir)?.rmdir(dir.ino, &name)
     }
 
@@ -236,6 +251,10 @@ impl Vfs {
         self.fs_mut(dir)?.unlink(dir.ino, &name)
     }
 
+    /// POSIX rename, in Linux's order of checks: both paths are resolved first (so
+    /// `rename("missing", "file/x")` is `ENOTDIR`), then `.`/`..` (`EBUSY`), filesystems
+    /// (`EXDEV`), `EROFS`, a missing source (`ENOENT`), trailing slashes on a non-directory
+    /// (`ENOTDIR`); the rest is `MemFs::rename`.
     pub fn rename(
         &mut self,
         from_base: NodeId,
@@ -243,21 +262,28 @@ impl Vfs {
         to_base: NodeId,
         to: &[u8],
     ) -> Result<()> {
-        let (fr, from_dir, from_name, src) = self.existing_entry(from_base, from)?;
+        let fr = self.resolve(from_base, from, Follow::Entry)?;
         let tr = self.resolve(to_base, to, Follow::Entry)?;
+        let (from_dir, from_name) = fr.entry.clone().ok_or(Errno::Busy)?;
         let (to_dir, to_name) = tr.entry.clone().ok_or(Errno::Busy)?;
+        if from_dir.fs != to_dir.fs {
+            return Err(Errno::Xdev);
+        }
+        if self.fs(from_dir)?.is_readonly() {
+            return Err(Errno::Rofs);
+        }
+        let src = fr.node.ok_or(Errno::Noent)?;
         let src_is_dir = self.node(src)?.is_dir();
         if !src_is_dir && (fr.trailing_slash || tr.trailing_slash) {
             return Err(Errno::Notdir);
-        }
-        if from_dir.fs != to_dir.fs {
-            return Err(Errno::Xdev);
         }
         self.fs_mut(from_dir)?
             .rename(from_dir.ino, &from_name, to_dir.ino, &to_name)
     }
 
-    /// Adds the name `to` for the non-directory `from` names.
+    /// Adds the name `to` for the non-directory `from` names. As Linux: the source is
+    /// resolved (a trailing slash follows it even without `follow`), then the new name
+    /// (`EEXIST`, `ENOENT` for `new/`), then `EXDEV`, then a directory source is `EPERM`.
     pub fn link(
         &mut self,
         from_base: NodeId,
@@ -266,21 +292,18 @@ impl Vfs {
         to_base: NodeId,
         to: &[u8],
     ) -> Result<()> {
-        let follow = if follow { Follow::Yes } else { Follow::Entry };
+        let follow = if follow { Follow::Yes } else { Follow::No };
         let fr = self.resolve(from_base, from, follow)?;
         let src = fr.node.ok_or(Errno::Noent)?;
-        if self.node(src)?.is_dir() {
-            return Err(Errno::Perm);
-        }
-        if fr.trailing_slash {
-            return Err(Errno::Notdir);
-        }
         let (tr, to_dir, to_name) = self.new_entry(to_base, to)?;
         if tr.trailing_slash {
             return Err(Errno::Noent);
         }
         if src.fs != to_dir.fs {
             return Err(Errno::Xdev);
+        }
+        if self.node(src)?.is_dir() {
+            return Err(Errno::Perm);
         }
         self.fs_mut(to_dir)?.link(to_dir.ino, &to_name, src.ino)
     }
@@ -308,12 +331,10 @@ impl Vfs {
         Ok(NodeId { fs: dir.fs, ino })
     }
 
+    /// The target of the symlink `path` names; `link/` names what the link points to, so it
+    /// is `EINVAL` (or a resolution error), as Linux.
     pub fn readlink(&self, base: NodeId, path: &[u8]) -> Result<Arc<str>> {
-        let r = self.resolve(base, path, Follow::Entry)?;
-        let node = r.node.ok_or(Errno::Noent)?;
-        if r.trailing_slash {
-            return Err(Errno::Inval);
-        }
+        let node = self.lookup(base, path, false)?;
         self.fs(node)?.readlink(node.ino)
     }
 
@@ -362,7 +383,7 @@ impl Vfs {
     }
 
     /// Directory entries from `cookie` on: `(next cookie, name, inode, type)`.
-    pub fn readdir(&self, dir: NodeId, cookie: u64) -> Result<Vec<(u64, Arc<str>, u64, FileType)>> {
+    pub fn readdir(&self, dir: NodeId, cookie: u64) -> Result<Vec<DirEntry>> {
         self.fs(dir)?.readdir(dir.ino, cookie)
     }
 

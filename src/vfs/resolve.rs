@@ -28,6 +28,9 @@ pub enum Follow {
     /// Only when a trailing slash demands a directory (POSIX `lstat("link/")`, `O_NOFOLLOW`).
     No,
     /// Never: the caller acts on the directory entry itself (unlink, rmdir, rename, ...).
+    /// A trailing slash is reported in `Resolved::trailing_slash` but not checked against the
+    /// final node, since each operation answers it differently (`mkdir("file/")` is
+    /// `EEXIST`, `unlink("file/")` `ENOTDIR`, `rename` looks at both paths first).
     Entry,
 }
 
@@ -85,6 +88,18 @@ impl Cursor<'_> {
 impl Vfs {
     /// Resolves `path` beneath the directory `base`. See the module documentation.
     pub fn resolve(&self, base: NodeId, path: &[u8], follow: Follow) -> Result<Resolved> {
+        self.resolve_at(base, path, follow, false)
+    }
+
+    /// As `resolve`; with `create` (for `O_CREAT`), a final component followed by a slash
+    /// fails with `EISDIR` before it is looked up, as on Linux.
+    pub(crate) fn resolve_at(
+        &self,
+        base: NodeId,
+        path: &[u8],
+        follow: Follow,
+        create: bool,
+    ) -> Result<Resolved> {
         let path = check_path(path)?;
         if !self.node(base)?.is_dir() {
             return Err(Errno::Notdir);
@@ -138,6 +153,9 @@ impl Vfs {
                     stack.pop();
                 }
                 name => {
+                    if create && is_last && trailing_slash {
+                        return Err(Errno::Isdir);
+                    }
                     if name.len() > MAX_NAME {
                         return Err(Errno::Nametoolong);
                     }
@@ -186,8 +204,9 @@ impl Vfs {
                     }
                     let target = self.through_mounts(found);
                     if !self.node(target)?.is_dir() {
-                        // A non-directory can only end the path, and not with a slash.
-                        if !is_last || trailing_slash {
+                        // A non-directory can only end the path, and not with a slash
+                        // (which `Follow::Entry` leaves to its caller).
+                        if !is_last || (trailing_slash && follow != Follow::Entry) {
                             return Err(Errno::Notdir);
                         }
                     }
