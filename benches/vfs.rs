@@ -39,19 +39,31 @@ fn cstr(s: &[u8]) -> CString {
 
 fn open_dir(at: RawFd, path: &[u8]) -> OwnedFd {
     let p = cstr(path);
-    let fd = unsafe { libc::openat(at, p.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::openat(
+            at,
+            p.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     check(fd as _, "openat dir");
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 fn mkdirat(at: RawFd, path: &[u8]) {
     let p = cstr(path);
-    check(unsafe { libc::mkdirat(at, p.as_ptr(), 0o755) } as _, "mkdirat");
+    check(
+        unsafe { libc::mkdirat(at, p.as_ptr(), 0o755) } as _,
+        "mkdirat",
+    );
 }
 
 fn symlinkat(target: &[u8], at: RawFd, path: &[u8]) {
     let (t, p) = (cstr(target), cstr(path));
-    check(unsafe { libc::symlinkat(t.as_ptr(), at, p.as_ptr()) } as _, "symlinkat");
+    check(
+        unsafe { libc::symlinkat(t.as_ptr(), at, p.as_ptr()) } as _,
+        "symlinkat",
+    );
 }
 
 fn create_at(at: RawFd, path: &CString) -> RawFd {
@@ -76,7 +88,10 @@ fn stat_at(at: RawFd, path: &CString, flags: libc::c_int) -> libc::stat {
 }
 
 fn unlink_at(at: RawFd, path: &CString) {
-    check(unsafe { libc::unlinkat(at, path.as_ptr(), 0) } as _, "unlinkat");
+    check(
+        unsafe { libc::unlinkat(at, path.as_ptr(), 0) } as _,
+        "unlinkat",
+    );
 }
 
 fn close(fd: RawFd) {
@@ -204,7 +219,11 @@ fn bench_resolve(c: &mut Criterion) {
     g.bench_function("tmpfs_openat_close", |b| {
         b.iter(|| {
             let fd = unsafe {
-                libc::openat(host.fd(), black_box(&cpath).as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)
+                libc::openat(
+                    host.fd(),
+                    black_box(&cpath).as_ptr(),
+                    libc::O_RDONLY | libc::O_CLOEXEC,
+                )
             };
             close(check(fd as _, "openat") as RawFd);
         })
@@ -222,7 +241,8 @@ fn bench_resolve(c: &mut Criterion) {
     vfs_create(&mut vfs, root, b"e/f/target");
     close(create_at(host.fd(), &cstr(b"e/f/target")));
     for (link, target) in SYMLINKS {
-        vfs.symlink(target.as_bytes(), root, link.as_bytes()).unwrap();
+        vfs.symlink(target.as_bytes(), root, link.as_bytes())
+            .unwrap();
         symlinkat(target.as_bytes(), host.fd(), link.as_bytes());
     }
     let target = vfs.lookup(root, b"e/f/target", false).unwrap();
@@ -385,13 +405,19 @@ fn bench_data(c: &mut Criterion) {
 
     let v_write_all = |vfs: &mut Vfs| {
         for i in 0..chunks {
-            vfs.write(vid, Some((i * CHUNK) as u64), black_box(&chunk)).unwrap();
+            vfs.write(vid, Some((i * CHUNK) as u64), black_box(&chunk))
+                .unwrap();
         }
     };
     let h_write_all = || {
         for i in 0..chunks {
             let n = unsafe {
-                libc::pwrite(hfd, chunk.as_ptr().cast(), CHUNK, (i * CHUNK) as libc::off_t)
+                libc::pwrite(
+                    hfd,
+                    chunk.as_ptr().cast(),
+                    CHUNK,
+                    (i * CHUNK) as libc::off_t,
+                )
             };
             assert_eq!(check(n as _, "pwrite") as usize, CHUNK);
         }
@@ -433,7 +459,12 @@ fn bench_data(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..chunks {
                 let n = unsafe {
-                    libc::pread(hfd, buf.as_mut_ptr().cast(), CHUNK, (i * CHUNK) as libc::off_t)
+                    libc::pread(
+                        hfd,
+                        buf.as_mut_ptr().cast(),
+                        CHUNK,
+                        (i * CHUNK) as libc::off_t,
+                    )
                 };
                 assert_eq!(check(n as _, "pread") as usize, CHUNK);
                 black_box(&buf);
@@ -449,7 +480,13 @@ fn bench_data(c: &mut Criterion) {
 
 /// One `fd_readdir`-sized page: the entries that fit whole in a guest buffer of `cap` bytes,
 /// resuming at `cookie`; returns the cookie to resume from, or `None` at the end.
-fn vfs_readdir_page(vfs: &Vfs, dir: NodeId, cookie: u64, cap: usize, seen: &mut usize) -> Option<u64> {
+fn vfs_readdir_page(
+    vfs: &Vfs,
+    dir: NodeId,
+    cookie: u64,
+    cap: usize,
+    seen: &mut usize,
+) -> Option<u64> {
     let entries = vfs.readdir(dir, cookie).unwrap();
     let total = entries.len();
     let mut used = 0;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use strata::runtime::{Error, WasiEnv, run_instance};
+use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, run_instance};
 use strata::vfs::{MemFs, SystemClock, Vfs};
 use wasmer::{Instance, Module, Store, Type, Value};
 
@@ -16,7 +16,11 @@ const EXIT_SETUP: u8 = 125;
 const EXIT_TRAP: u8 = 134;
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Run WASI programs inside a virtual, in-memory filesystem")]
+#[command(
+    name = "strata",
+    version,
+    about = "Run WASI programs inside a virtual, in-memory filesystem"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,7 +90,11 @@ fn guest_components(guest: &str) -> Result<Vec<&str>, Fail> {
     for c in guest.split('/') {
         match c {
             "" | "." => {}
-            ".." => return Err(setup(format!("--dir guest path {guest:?} must not contain '..'"))),
+            ".." => {
+                return Err(setup(format!(
+                    "--dir guest path {guest:?} must not contain '..'"
+                )));
+            }
             c => out.push(c),
         }
     }
@@ -110,17 +118,17 @@ fn build_fs(dirs: &[String]) -> Result<(Vfs, Vec<(String, String)>), Fail> {
         let target = if comps.is_empty() {
             root
         } else {
-            let at = vfs
-                .mkdir_all(root, &comps.join("/"))
-                .map_err(|e| setup(format!("--dir {spec:?}: cannot create guest path {guest}: {e}")))?;
+            let at = vfs.mkdir_all(root, &comps.join("/")).map_err(|e| {
+                setup(format!(
+                    "--dir {spec:?}: cannot create guest path {guest}: {e}"
+                ))
+            })?;
             vfs.mount(at, MemFs::new(0, clock.clone()))
                 .map_err(|e| setup(format!("--dir {spec:?}: cannot mount at {guest}: {e}")))?
         };
         strata::image::host::import_dir(&mut vfs, target, host.as_ref())
             .map_err(|e| setup(format!("--dir {spec:?}: {e}")))?;
-        if !comps.is_empty() {
-            preopens.push((format!("/{}", comps.join("/")), guest.to_string()));
-        }
+        preopens.push((format!("/{}", comps.join("/")), guest.to_string()));
     }
     Ok((vfs, preopens))
 }
@@ -128,19 +136,36 @@ fn build_fs(dirs: &[String]) -> Result<(Vfs, Vec<(String, String)>), Fail> {
 fn parse_value(ty: &Type, s: &str) -> Result<Value, Fail> {
     let bad = || setup(format!("--invoke argument {s:?} is not a valid {ty}"));
     Ok(match ty {
-        Type::I32 => Value::I32(s.parse::<i32>().or_else(|_| s.parse::<u32>().map(|v| v as i32)).map_err(|_| bad())?),
-        Type::I64 => Value::I64(s.parse::<i64>().or_else(|_| s.parse::<u64>().map(|v| v as i64)).map_err(|_| bad())?),
+        Type::I32 => Value::I32(
+            s.parse::<i32>()
+                .or_else(|_| s.parse::<u32>().map(|v| v as i32))
+                .map_err(|_| bad())?,
+        ),
+        Type::I64 => Value::I64(
+            s.parse::<i64>()
+                .or_else(|_| s.parse::<u64>().map(|v| v as i64))
+                .map_err(|_| bad())?,
+        ),
         Type::F32 => Value::F32(s.parse().map_err(|_| bad())?),
         Type::F64 => Value::F64(s.parse().map_err(|_| bad())?),
-        _ => return Err(setup(format!("--invoke cannot pass a {ty} parameter from the command line"))),
+        _ => {
+            return Err(setup(format!(
+                "--invoke cannot pass a {ty} parameter from the command line"
+            )));
+        }
     })
 }
 
 fn run(args: RunArgs) -> Result<u8, Fail> {
-    let bytes = std::fs::read(&args.module).map_err(|e| setup(format!("{}: {e}", args.module.display())))?;
+    let bytes = std::fs::read(&args.module)
+        .map_err(|e| setup(format!("{}: {e}", args.module.display())))?;
     let mut store = Store::default();
-    let module = Module::new(&store, &bytes)
-        .map_err(|e| setup(format!("{}: not a valid wasm module: {e}", args.module.display())))?;
+    let module = Module::new(&store, &bytes).map_err(|e| {
+        setup(format!(
+            "{}: not a valid wasm module: {e}",
+            args.module.display()
+        ))
+    })?;
     let (vfs, preopens) = build_fs(&args.dirs)?;
     let program = args
         .module
@@ -162,15 +187,18 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
     }
     let env = builder.finalize(&mut store)?;
     let imports = env.import_object(&mut store, &module)?;
-    let instance = Instance::new(&mut store, &module, &imports).map_err(|e| Error::Instantiate(e.to_string()))?;
+    WasiFunctionEnv::check_imports(&imports, &module)?;
+    let instance = Instance::new(&mut store, &module, &imports)
+        .map_err(|e| Error::Instantiate(e.to_string()))?;
     env.initialize(&mut store, &instance)?;
     let code = match &args.invoke {
         None => run_instance(&mut store, &instance, None, &[])?.0,
         Some(func) => {
-            let f = instance
-                .exports
-                .get_function(func)
-                .map_err(|_| setup(format!("--invoke {func}: the module exports no function {func}")))?;
+            let f = instance.exports.get_function(func).map_err(|_| {
+                setup(format!(
+                    "--invoke {func}: the module exports no function {func}"
+                ))
+            })?;
             let ty = f.ty(&store);
             if ty.params().len() != args.args.len() {
                 return Err(setup(format!(

@@ -119,16 +119,26 @@ pub(crate) fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Ab
         // sock_accept exists only in preview1.
         ns.insert(
             "sock_accept",
-            Function::new_typed_with_env(store, env, |env: FunctionEnvMut<'_, WasiState>, fd: u32, f: u32, out: u32| -> i32 {
-                call(env, "sock_accept", |c, m| c.sock_accept(m, fd, narrow(f)?, out))
-            }),
+            Function::new_typed_with_env(
+                store,
+                env,
+                |env: FunctionEnvMut<'_, WasiState>, fd: u32, f: u32, out: u32| -> i32 {
+                    call(env, "sock_accept", |c, m| {
+                        c.sock_accept(m, fd, narrow(f)?, out)
+                    })
+                },
+            ),
         );
     }
     ns.insert(
         "proc_exit",
-        Function::new_typed_with_env(store, env, |_env: FunctionEnvMut<'_, WasiState>, code: u32| -> Result<(), RuntimeError> {
-            Err(RuntimeError::user(Box::new(ExitCode(code))))
-        }),
+        Function::new_typed_with_env(
+            store,
+            env,
+            |_env: FunctionEnvMut<'_, WasiState>, code: u32| -> Result<(), RuntimeError> {
+                Err(RuntimeError::user(Box::new(ExitCode(code))))
+            },
+        ),
     );
     ns
 }

@@ -1,10 +1,80 @@
 //! Running modules on wasmer: the builder that turns a filesystem namespace, arguments,
 //! environment and stdio into wasmer `Imports` for the user's own `Store`, and a one-call
 //! runner for commands and reactors. Only this module (and the CLI) depends on wasmer.
+//!
+//! The embedding API, in the shape of wasmer-wasi's: build the WASI environment, get the
+//! `Imports` for your own `Store`, add host functions of your own, instantiate, hand the
+//! instance to the environment (it takes the `memory` export), call `_start`:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strata::runtime::{WasiEnv, run_instance};
+//! use strata::vfs::{FileData, MemFs, SystemClock, Vfs};
+//! let clock = Arc::new(SystemClock);
+//! use wasmer::{Function, Instance, Module, Store};
+//!
+//! // A guest that calls our host function `env.answer`, then writes "hi\n" to a file it
+//! // creates in its preopened root (fd 3) and to stdout.
+//! let wat = r#"(module
+//!   (import "env" "answer" (func $answer (result i32)))
+//!   (import "wasi_snapshot_preview1" "path_open"
+//!     (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+//!   (import "wasi_snapshot_preview1" "fd_write"
+//!     (func $fd_write (param i32 i32 i32 i32) (result i32)))
+//!   (memory (export "memory") 1)
+//!   (data (i32.const 0) "out.txt")
+//!   (data (i32.const 16) "hi\n")
+//!   (func (export "_start")
+//!     (if (i32.ne (call $answer) (i32.const 42)) (then unreachable))
+//!     ;; iovec at 32: { buf = 16, len = 3 }
+//!     (i32.store (i32.const 32) (i32.const 16))
+//!     (i32.store (i32.const 36) (i32.const 3))
+//!     ;; path_open(fd 3, follow, "out.txt", O_CREAT, rights: fd_write, 0, 0, &fd at 48)
+//!     (drop (call $path_open (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 7)
+//!       (i32.const 1) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 48)))
+//!     (drop (call $fd_write (i32.load (i32.const 48)) (i32.const 32) (i32.const 1) (i32.const 52)))
+//!     (drop (call $fd_write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 52)))))"#;
+//!
+//! let mut store = Store::default();
+//! let module = Module::new(&store, wat)?;
+//!
+//! // The guest's filesystem: an in-memory root holding /etc/motd.
+//! let mut vfs = Vfs::new(clock.clone());
+//! let root = vfs.root();
+//! vfs.write_file(root, "etc/motd", FileData::from_bytes("welcome".into()))?;
+//! // A second filesystem mounted at /data; no explicit preopens, so fd 3 is the root `/`.
+//! let data = MemFs::new(2, clock);
+//!
+//! let mut builder = WasiEnv::builder("prog")
+//!     .args(["--flag"])
+//!     .env("HOME", "/")
+//!     .fs(vfs)
+//!     .mount("/data", data);
+//! let stdout = builder.capture_stdout();
+//! let wasi = builder.finalize(&mut store)?;
+//!
+//! let mut imports = wasi.import_object(&mut store, &module)?;
+//! imports.define("env", "answer", Function::new_typed(&mut store, || 42i32));
+//! let instance = Instance::new(&mut store, &module, &imports)?;
+//! wasi.initialize(&mut store, &instance)?;
+//!
+//! let (exit_code, _) = run_instance(&mut store, &instance, None, &[])?;
+//! assert_eq!(exit_code, 0);
+//! assert_eq!(stdout.contents(), b"hi\n");
+//!
+//! // The filesystem the guest left behind.
+//! let ctx = wasi.ctx(&mut store);
+//! let root = ctx.vfs.root();
+//! let file = ctx.vfs.lookup(root, b"out.txt", true)?;
+//! let mut buf = [0u8; 8];
+//! let n = ctx.vfs.read(file, 0, &mut buf)?;
+//! assert_eq!(&buf[..n], b"hi\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod imports;
 
-use crate::vfs::{Errno, NodeId, Vfs};
+use crate::vfs::{Errno, MemFs, Vfs};
 use crate::wasi::abi::Abi;
 use crate::wasi::ctx::{Capture, Input, Output, WasiCtx};
 use wasmer::{FunctionEnv, Imports, Instance, Memory, Module, Store};
@@ -58,6 +128,7 @@ pub struct WasiEnvBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     vfs: Option<Vfs>,
+    mounts: Vec<(String, MemFs)>,
     preopens: Vec<(String, String)>,
     stdin: Input,
     stdout: Output,
@@ -75,6 +146,7 @@ impl WasiEnv {
             args: Vec::new(),
             env: Vec::new(),
             vfs: None,
+            mounts: Vec::new(),
             preopens: Vec::new(),
             stdin: Input::Inherit,
             stdout: Output::Inherit,
@@ -110,8 +182,16 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// Mounts `fs` at the guest directory `guest_path` (created if missing), shadowing what
+    /// lies there. Mounts apply in order, before preopens.
+    pub fn mount(mut self, guest_path: impl Into<String>, fs: MemFs) -> Self {
+        self.mounts.push((guest_path.into(), fs));
+        self
+    }
+
     /// Preopens the guest directory `guest_path` (which must exist in the namespace) under
-    /// the name `name`. The root `/` is always preopened first, at fd 3.
+    /// the name `name`. Preopens take fds from 3 in the order given; the namespace root is
+    /// preopened as `/` after them unless one of them is already named `/`.
     pub fn preopen(mut self, guest_path: impl Into<String>, name: impl Into<String>) -> Self {
         self.preopens.push((guest_path.into(), name.into()));
         self
@@ -162,7 +242,13 @@ impl WasiEnvBuilder {
 
     /// The WASI context, without wasmer (for driving syscalls directly).
     pub fn build_ctx(self) -> Result<(WasiCtx, Option<TraceFn>), Error> {
-        let vfs = self.vfs.unwrap_or_default();
+        let mut vfs = self.vfs.unwrap_or_default();
+        for (path, fs) in self.mounts {
+            let root = vfs.root();
+            vfs.mkdir_all(root, path.trim_start_matches('/'))
+                .and_then(|at| vfs.mount(at, fs))
+                .map_err(|errno| Error::GuestPath { path, errno })?;
+        }
         let mut ctx = WasiCtx::new(vfs);
         ctx.args = std::iter::once(self.program)
             .chain(self.args)
@@ -177,10 +263,7 @@ impl WasiEnvBuilder {
         ctx.stdout = self.stdout;
         ctx.stderr = self.stderr;
         let root = ctx.vfs.root();
-        ctx.preopen(root, "/").map_err(|errno| Error::GuestPath {
-            path: "/".into(),
-            errno,
-        })?;
+        let root_named = self.preopens.iter().any(|(_, name)| name == "/");
         for (path, name) in self.preopens {
             let rel = path.trim_start_matches('/');
             let node = if rel.is_empty() {
@@ -190,6 +273,14 @@ impl WasiEnvBuilder {
             };
             node.and_then(|n| ctx.preopen(n, &name).map(|_| ()))
                 .map_err(|errno| Error::GuestPath { path, errno })?;
+        }
+        // The namespace root comes last, so absolute paths work anywhere in the (entirely
+        // virtual) namespace while the first preopens keep the numbers programs expect.
+        if !root_named {
+            ctx.preopen(root, "/").map_err(|errno| Error::GuestPath {
+                path: "/".into(),
+                errno,
+            })?;
         }
         Ok((ctx, self.trace))
     }
@@ -209,6 +300,30 @@ impl WasiEnvBuilder {
     }
 }
 
+/// What a one-call run leaves: the exit code and the whole WASI context (filesystem, fds,
+/// captured output).
+pub struct RunOutcome {
+    pub exit_code: u32,
+    pub ctx: WasiCtx,
+}
+
+impl WasiEnvBuilder {
+    /// The one-call runner: compiles `wasm` (binary or text), instantiates it with these WASI
+    /// imports and runs `_start`.
+    pub fn run(self, wasm: &[u8]) -> Result<RunOutcome, Error> {
+        let mut store = Store::default();
+        let module = Module::new(&store, wasm).map_err(|e| Error::Compile(e.to_string()))?;
+        let env = self.finalize(&mut store)?;
+        let imports = env.import_object(&mut store, &module)?;
+        let instance = Instance::new(&mut store, &module, &imports)
+            .map_err(|e| Error::Instantiate(e.to_string()))?;
+        env.initialize(&mut store, &instance)?;
+        let (exit_code, _) = run_instance(&mut store, &instance, None, &[])?;
+        let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Vfs::default()));
+        Ok(RunOutcome { exit_code, ctx })
+    }
+}
+
 /// A finished WASI environment living in a wasmer `Store`.
 pub struct WasiFunctionEnv {
     pub env: FunctionEnv<WasiState>,
@@ -219,8 +334,14 @@ impl WasiFunctionEnv {
     /// module needs a function neither provides.
     pub fn import_object(&self, store: &mut Store, module: &Module) -> Result<Imports, Error> {
         let mut imports = Imports::new();
-        imports.register_namespace("wasi_snapshot_preview1", imports::namespace(store, &self.env, Abi::P1));
-        imports.register_namespace("wasi_unstable", imports::namespace(store, &self.env, Abi::P0));
+        imports.register_namespace(
+            "wasi_snapshot_preview1",
+            imports::namespace(store, &self.env, Abi::P1),
+        );
+        imports.register_namespace(
+            "wasi_unstable",
+            imports::namespace(store, &self.env, Abi::P0),
+        );
         for import in module.imports() {
             if matches!(import.module(), "wasi_snapshot_preview1" | "wasi_unstable")
                 && !imports.exists(import.module(), import.name())
@@ -232,6 +353,21 @@ impl WasiFunctionEnv {
             }
         }
         Ok(imports)
+    }
+
+    /// Fails, naming the first one, if `module` needs an import that `imports` lacks: a
+    /// clearer message than instantiation's, for runners that provide nothing beyond WASI.
+    pub fn check_imports(imports: &Imports, module: &Module) -> Result<(), Error> {
+        match module
+            .imports()
+            .find(|i| !imports.exists(i.module(), i.name()))
+        {
+            Some(i) => Err(Error::MissingImport {
+                module: i.module().to_string(),
+                name: i.name().to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Gives the environment the instance's exported memory; call after instantiation.
@@ -253,8 +389,16 @@ impl WasiFunctionEnv {
 
 /// Runs the entry point (`_start`, or `func` for reactors after `_initialize`) and returns
 /// the guest's exit code: 0 when it returns normally, `n` after `proc_exit(n)`.
-pub fn run_instance(store: &mut Store, instance: &Instance, func: Option<&str>, args: &[wasmer::Value]) -> Result<(u32, Box<[wasmer::Value]>), Error> {
-    let call = |store: &mut Store, name: &str, args: &[wasmer::Value]| -> Result<Result<Box<[wasmer::Value]>, u32>, Error> {
+pub fn run_instance(
+    store: &mut Store,
+    instance: &Instance,
+    func: Option<&str>,
+    args: &[wasmer::Value],
+) -> Result<(u32, Box<[wasmer::Value]>), Error> {
+    let call = |store: &mut Store,
+                name: &str,
+                args: &[wasmer::Value]|
+     -> Result<Result<Box<[wasmer::Value]>, u32>, Error> {
         let f = instance
             .exports
             .get_function(name)

@@ -212,7 +212,12 @@ pub fn encode_filestat_p0(s: &Filestat) -> [u8; 56] {
     b
 }
 
-pub fn write_filestat<M: GuestMemory + ?Sized>(mem: &mut M, abi: Abi, at: u32, s: &Filestat) -> Result<()> {
+pub fn write_filestat<M: GuestMemory + ?Sized>(
+    mem: &mut M,
+    abi: Abi,
+    at: u32,
+    s: &Filestat,
+) -> Result<()> {
     match abi {
         Abi::P1 => mem.write(at, &encode_filestat_p1(s)),
         Abi::P0 => mem.write(at, &encode_filestat_p0(s)),
@@ -401,7 +406,10 @@ mod tests {
         assert_eq!((p1[16], p1[24], p1[32], p1[56]), (4, 5, 6, 9));
         let p0 = encode_filestat_p0(&s);
         assert_eq!((p0[16], p0[20], p0[24], p0[48]), (4, 5, 6, 9));
-        let big = Filestat { nlink: u64::MAX, ..s };
+        let big = Filestat {
+            nlink: u64::MAX,
+            ..s
+        };
         assert_eq!(&encode_filestat_p0(&big)[20..24], &[0xff; 4]);
     }
 

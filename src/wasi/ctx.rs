@@ -212,7 +212,9 @@ impl WasiCtx {
         match out {
             Output::Inherit if which == Stdio::Stdout => {
                 let mut o = std::io::stdout().lock();
-                o.write_all(data).and_then(|_| o.flush()).map_err(|_| Errno::Io)
+                o.write_all(data)
+                    .and_then(|_| o.flush())
+                    .map_err(|_| Errno::Io)
             }
             Output::Inherit => std::io::stderr().write_all(data).map_err(|_| Errno::Io),
             Output::Capture(c) => {

@@ -149,7 +149,11 @@ impl WasiCtx {
             }
             return u32::try_from(total).map_err(|_| Errno::Overflow);
         }
-        let (e, node, pos) = self.file_fd(fd)?;
+        // A directory fd is never open for writing: EBADF, as write(2) on one gives.
+        let (e, node, pos) = self.file_fd(fd).map_err(|err| match err {
+            Errno::Isdir => Errno::Badf,
+            other => other,
+        })?;
         if !e.write {
             return Err(Errno::Badf);
         }
@@ -162,7 +166,11 @@ impl WasiCtx {
         let mut total = 0u64;
         for (ptr, len) in iovs {
             let data = mem.slice(ptr, len)?;
-            let target = if append && at.is_none() { None } else { Some(off) };
+            let target = if append && at.is_none() {
+                None
+            } else {
+                Some(off)
+            };
             off = self.vfs.write(node, target, data)?;
             total += u64::from(len);
         }
@@ -172,7 +180,15 @@ impl WasiCtx {
         u32::try_from(total).map_err(|_| Errno::Overflow)
     }
 
-    pub fn fd_read<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, iovs: u32, count: u32, nread: u32) -> Result<()> {
+    pub fn fd_read<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        iovs: u32,
+        count: u32,
+        nread: u32,
+    ) -> Result<()> {
+        mem.slice(nread, 4)?; // checked first: a failing call must have no effect
         let n = self.read_into(mem, fd, iovs, count, None)?;
         mem.write_u32(nread, n)
     }
@@ -186,11 +202,20 @@ impl WasiCtx {
         offset: u64,
         nread: u32,
     ) -> Result<()> {
+        mem.slice(nread, 4)?;
         let n = self.read_into(mem, fd, iovs, count, Some(offset))?;
         mem.write_u32(nread, n)
     }
 
-    pub fn fd_write<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, iovs: u32, count: u32, nwritten: u32) -> Result<()> {
+    pub fn fd_write<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        iovs: u32,
+        count: u32,
+        nwritten: u32,
+    ) -> Result<()> {
+        mem.slice(nwritten, 4)?;
         let n = self.write_from(mem, fd, iovs, count, None)?;
         mem.write_u32(nwritten, n)
     }
@@ -204,6 +229,7 @@ impl WasiCtx {
         offset: u64,
         nwritten: u32,
     ) -> Result<()> {
+        mem.slice(nwritten, 4)?;
         let n = self.write_from(mem, fd, iovs, count, Some(offset))?;
         mem.write_u32(nwritten, n)
     }
@@ -243,7 +269,12 @@ impl WasiCtx {
         self.set_pos(fd, new as u64)
     }
 
-    pub fn fd_tell<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, out: u32) -> Result<()> {
+    pub fn fd_tell<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        out: u32,
+    ) -> Result<()> {
         let (e, _, pos) = self.file_fd(fd).map_err(|err| match err {
             Errno::Isdir => Errno::Badf,
             other => other,
@@ -271,7 +302,12 @@ impl WasiCtx {
         Ok(())
     }
 
-    pub fn fd_fdstat_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, out: u32) -> Result<()> {
+    pub fn fd_fdstat_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        out: u32,
+    ) -> Result<()> {
         let e = self.fds.get(fd)?;
         let filetype = match &e.kind {
             FdKind::Stdio(_) => abi::filetype::CHARACTER_DEVICE,
@@ -320,7 +356,13 @@ impl WasiCtx {
         }
     }
 
-    pub fn fd_filestat_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, abi: Abi, fd: u32, out: u32) -> Result<()> {
+    pub fn fd_filestat_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        abi: Abi,
+        fd: u32,
+        out: u32,
+    ) -> Result<()> {
         let st = self.stat_fd(fd)?;
         abi::write_filestat(mem, abi, out, &st)
     }
@@ -337,7 +379,13 @@ impl WasiCtx {
         self.vfs.set_size(node, size)
     }
 
-    pub fn fd_filestat_set_times(&mut self, fd: u32, atim: u64, mtim: u64, fst_flags: u16) -> Result<()> {
+    pub fn fd_filestat_set_times(
+        &mut self,
+        fd: u32,
+        atim: u64,
+        mtim: u64,
+        fst_flags: u16,
+    ) -> Result<()> {
         let e = self.fds.get(fd)?;
         e.require(rights::FD_FILESTAT_SET_TIMES)?;
         let (a, m) = set_times_args(atim, mtim, fst_flags)?;
@@ -375,11 +423,20 @@ impl WasiCtx {
         let e = self.fds.get(fd)?;
         match e.kind {
             FdKind::Stdio(_) => Err(Errno::Inval),
-            _ => e.require(if datasync { rights::FD_DATASYNC } else { rights::FD_SYNC }),
+            _ => e.require(if datasync {
+                rights::FD_DATASYNC
+            } else {
+                rights::FD_SYNC
+            }),
         }
     }
 
-    pub fn fd_prestat_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, out: u32) -> Result<()> {
+    pub fn fd_prestat_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        out: u32,
+    ) -> Result<()> {
         match &self.fds.get(fd)?.kind {
             FdKind::Dir {
                 preopen: Some(name),
@@ -389,7 +446,13 @@ impl WasiCtx {
         }
     }
 
-    pub fn fd_prestat_dir_name<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, path: u32, len: u32) -> Result<()> {
+    pub fn fd_prestat_dir_name<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> Result<()> {
         match &self.fds.get(fd)?.kind {
             FdKind::Dir {
                 preopen: Some(name),

@@ -17,9 +17,15 @@ pub enum Stdio {
 pub enum FdKind {
     Stdio(Stdio),
     /// A regular file (or a symlink-free special node) and its cursor.
-    File { node: NodeId, pos: u64 },
+    File {
+        node: NodeId,
+        pos: u64,
+    },
     /// A directory; `preopen` holds the name the guest sees from `fd_prestat_dir_name`.
-    Dir { node: NodeId, preopen: Option<String> },
+    Dir {
+        node: NodeId,
+        preopen: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

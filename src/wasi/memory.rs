@@ -54,12 +54,13 @@ pub trait GuestMemory {
     }
 
     /// An (c)iovec array: `count` pairs of (buf: u32, len: u32). Only the array itself is
-    /// checked here; callers check each buffer before using any of them.
+    /// checked here (`EFAULT` if it leaves memory, then `EINVAL` beyond `MAX_IOVS`); callers
+    /// check each buffer before using any of them.
     fn read_iovecs(&self, ptr: u32, count: u32) -> Result<Vec<(u32, u32)>> {
+        let raw = self.slice(ptr, count.checked_mul(8).ok_or(Errno::Fault)?)?;
         if count > MAX_IOVS {
             return Err(Errno::Inval);
         }
-        let raw = self.slice(ptr, count * 8)?;
         Ok(raw
             .chunks_exact(8)
             .map(|c| {
@@ -132,7 +133,12 @@ mod tests {
         assert_eq!(m.read_u32(4).unwrap(), 0x0403_0201);
         m[0] = 0xff;
         assert_eq!(m.read_str(0, 1).err(), Some(Errno::Ilseq));
-        assert_eq!(m.read_iovecs(0, MAX_IOVS + 1).err(), Some(Errno::Inval));
+        // An array outside memory is EFAULT whatever its count; a valid one that is too
+        // long is EINVAL.
+        assert_eq!(m.read_iovecs(0, MAX_IOVS + 1).err(), Some(Errno::Fault));
+        assert_eq!(m.read_iovecs(0, 0x2000_0000).err(), Some(Errno::Fault));
+        let big = vec![0u8; (MAX_IOVS as usize + 1) * 8];
+        assert_eq!(big.read_iovecs(0, MAX_IOVS + 1).err(), Some(Errno::Inval));
         assert_eq!(m.read_iovecs(8, 2).err(), Some(Errno::Fault));
         assert_eq!(m.read_iovecs(4, 1).unwrap(), vec![(0x0403_0201, 0)]);
     }

@@ -83,13 +83,20 @@ impl WasiCtx {
                 return Err(e);
             }
         };
+        if is_dir && (rights_base & WRITE_RIGHTS != 0 || truncate) {
+            // Directories cannot be opened for writing (Linux and wasmtime: EISDIR).
+            self.vfs.release(node);
+            return Err(Errno::Isdir);
+        }
+        // Rights are kept as granted (not narrowed to the file type), as wasmtime does, so
+        // `fd_fdstat_set_rights` may later drop any of them.
         let entry = if is_dir {
             FdEntry {
                 kind: FdKind::Dir {
                     node,
                     preopen: None,
                 },
-                rights_base: base & rights::DIR_BASE,
+                rights_base: base,
                 rights_inheriting: inheriting,
                 flags: fdflags,
                 read: true,
@@ -99,7 +106,7 @@ impl WasiCtx {
             let write = base & WRITE_RIGHTS != 0 || truncate;
             FdEntry {
                 kind: FdKind::File { node, pos: 0 },
-                rights_base: base & rights::FILE_BASE,
+                rights_base: base,
                 rights_inheriting: inheriting,
                 flags: fdflags,
                 read: base & rights::FD_READ != 0 || !write,
@@ -115,19 +122,37 @@ impl WasiCtx {
         }
     }
 
-    pub fn path_create_directory<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, path: u32, len: u32) -> Result<()> {
+    pub fn path_create_directory<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> Result<()> {
         let (_, dir) = self.dir_fd(fd, rights::PATH_CREATE_DIRECTORY)?;
         let p = Self::path_arg(mem, path, len)?;
         self.vfs.mkdir(dir, &p).map(|_| ())
     }
 
-    pub fn path_remove_directory<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, path: u32, len: u32) -> Result<()> {
+    pub fn path_remove_directory<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> Result<()> {
         let (_, dir) = self.dir_fd(fd, rights::PATH_REMOVE_DIRECTORY)?;
         let p = Self::path_arg(mem, path, len)?;
         self.vfs.rmdir(dir, &p)
     }
 
-    pub fn path_unlink_file<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, path: u32, len: u32) -> Result<()> {
+    pub fn path_unlink_file<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> Result<()> {
         let (_, dir) = self.dir_fd(fd, rights::PATH_UNLINK_FILE)?;
         let p = Self::path_arg(mem, path, len)?;
         self.vfs.unlink(dir, &p)
@@ -167,8 +192,12 @@ impl WasiCtx {
         let (_, to) = self.dir_fd(new_fd, rights::PATH_LINK_TARGET)?;
         let a = Self::path_arg(mem, old, old_len)?;
         let b = Self::path_arg(mem, new, new_len)?;
-        let follow = flags & lookupflags::SYMLINK_FOLLOW != 0;
-        self.vfs.link(from, &a, follow, to, &b)
+        // wasmtime refuses SYMLINK_FOLLOW here (EINVAL) rather than link the target; so do we,
+        // so that programs behave the same on both.
+        if flags & lookupflags::SYMLINK_FOLLOW != 0 {
+            return Err(Errno::Inval);
+        }
+        self.vfs.link(from, &a, false, to, &b)
     }
 
     pub fn path_symlink<M: GuestMemory + ?Sized>(

@@ -44,13 +44,12 @@ impl WasiCtx {
         for (i, s) in list.iter().enumerate() {
             match s.kind {
                 SubscriptionKind::Clock {
-                    id,
-                    timeout,
-                    flags,
-                    ..
+                    id, timeout, flags, ..
                 } => {
                     let remaining = match self.clock_now(id) {
-                        Ok(now) if flags & abi::subclockflags::ABSTIME != 0 => timeout.saturating_sub(now),
+                        Ok(now) if flags & abi::subclockflags::ABSTIME != 0 => {
+                            timeout.saturating_sub(now)
+                        }
                         Ok(_) => timeout,
                         Err(e) => {
                             ready.push(Event::error(s.userdata, e, abi::eventtype::CLOCK));
@@ -109,9 +108,18 @@ impl WasiCtx {
         self.write_events(mem, events, nevents, &ready)
     }
 
-    fn write_events<M: GuestMemory + ?Sized>(&self, mem: &mut M, at: u32, nevents: u32, ready: &[Event]) -> Result<()> {
+    fn write_events<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &mut M,
+        at: u32,
+        nevents: u32,
+        ready: &[Event],
+    ) -> Result<()> {
         for (i, e) in ready.iter().enumerate() {
-            mem.write(at + i as u32 * abi::EVENT_SIZE as u32, &abi::encode_event(e))?;
+            mem.write(
+                at + i as u32 * abi::EVENT_SIZE as u32,
+                &abi::encode_event(e),
+            )?;
         }
         mem.write_u32(nevents, ready.len() as u32)
     }

@@ -9,9 +9,17 @@ use crate::vfs::{Errno, Result};
 const RANDOM_CHUNK: usize = 64 * 1024;
 
 /// Writes `strings` as NUL-terminated bytes at `buf` and their addresses at `ptrs`.
-fn write_strings<M: GuestMemory + ?Sized>(mem: &mut M, strings: &[Vec<u8>], ptrs: u32, buf: u32) -> Result<()> {
+fn write_strings<M: GuestMemory + ?Sized>(
+    mem: &mut M,
+    strings: &[Vec<u8>],
+    ptrs: u32,
+    buf: u32,
+) -> Result<()> {
     let total: u64 = strings.iter().map(|s| s.len() as u64 + 1).sum();
-    mem.slice(ptrs, u32::try_from(strings.len() * 4).map_err(|_| Errno::Fault)?)?;
+    mem.slice(
+        ptrs,
+        u32::try_from(strings.len() * 4).map_err(|_| Errno::Fault)?,
+    )?;
     mem.slice(buf, u32::try_from(total).map_err(|_| Errno::Fault)?)?;
     let mut at = buf;
     for (i, s) in strings.iter().enumerate() {
@@ -23,7 +31,12 @@ fn write_strings<M: GuestMemory + ?Sized>(mem: &mut M, strings: &[Vec<u8>], ptrs
     Ok(())
 }
 
-fn write_sizes<M: GuestMemory + ?Sized>(mem: &mut M, strings: &[Vec<u8>], count: u32, size: u32) -> Result<()> {
+fn write_sizes<M: GuestMemory + ?Sized>(
+    mem: &mut M,
+    strings: &[Vec<u8>],
+    count: u32,
+    size: u32,
+) -> Result<()> {
     let total: usize = strings.iter().map(|s| s.len() + 1).sum();
     mem.slice(count, 4)?;
     mem.slice(size, 4)?;
@@ -32,19 +45,39 @@ fn write_sizes<M: GuestMemory + ?Sized>(mem: &mut M, strings: &[Vec<u8>], count:
 }
 
 impl WasiCtx {
-    pub fn args_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, argv: u32, buf: u32) -> Result<()> {
+    pub fn args_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        argv: u32,
+        buf: u32,
+    ) -> Result<()> {
         write_strings(mem, &self.args, argv, buf)
     }
 
-    pub fn args_sizes_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, count: u32, size: u32) -> Result<()> {
+    pub fn args_sizes_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        count: u32,
+        size: u32,
+    ) -> Result<()> {
         write_sizes(mem, &self.args, count, size)
     }
 
-    pub fn environ_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, environ: u32, buf: u32) -> Result<()> {
+    pub fn environ_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        environ: u32,
+        buf: u32,
+    ) -> Result<()> {
         write_strings(mem, &self.env, environ, buf)
     }
 
-    pub fn environ_sizes_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, count: u32, size: u32) -> Result<()> {
+    pub fn environ_sizes_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        count: u32,
+        size: u32,
+    ) -> Result<()> {
         write_sizes(mem, &self.env, count, size)
     }
 
@@ -53,26 +86,47 @@ impl WasiCtx {
         match id {
             clockid::REALTIME => Ok(self.environment.realtime_ns()),
             clockid::MONOTONIC => Ok(self.environment.monotonic_ns()),
-            clockid::PROCESS_CPUTIME_ID | clockid::THREAD_CPUTIME_ID => Ok(self.environment.cputime_ns()),
+            clockid::PROCESS_CPUTIME_ID | clockid::THREAD_CPUTIME_ID => {
+                Ok(self.environment.cputime_ns())
+            }
             _ => Err(Errno::Inval),
         }
     }
 
-    pub fn clock_res_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, id: u32, out: u32) -> Result<()> {
+    pub fn clock_res_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        id: u32,
+        out: u32,
+    ) -> Result<()> {
         let res = match id {
-            clockid::REALTIME | clockid::MONOTONIC | clockid::PROCESS_CPUTIME_ID | clockid::THREAD_CPUTIME_ID => 1,
+            clockid::REALTIME
+            | clockid::MONOTONIC
+            | clockid::PROCESS_CPUTIME_ID
+            | clockid::THREAD_CPUTIME_ID => 1,
             _ => return Err(Errno::Inval),
         };
         mem.write_u64(out, res)
     }
 
-    pub fn clock_time_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, id: u32, _precision: u64, out: u32) -> Result<()> {
+    pub fn clock_time_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        id: u32,
+        _precision: u64,
+        out: u32,
+    ) -> Result<()> {
         mem.slice(out, 8)?;
         let now = self.clock_now(id)?;
         mem.write_u64(out, now)
     }
 
-    pub fn random_get<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, buf: u32, len: u32) -> Result<()> {
+    pub fn random_get<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        buf: u32,
+        len: u32,
+    ) -> Result<()> {
         let out = mem.slice_mut(buf, len)?;
         for chunk in out.chunks_mut(RANDOM_CHUNK) {
             self.environment.fill_random(chunk)?;

@@ -11,7 +11,13 @@ impl WasiCtx {
         Err(Errno::Notsock)
     }
 
-    pub fn sock_accept<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, _flags: u16, out: u32) -> Result<()> {
+    pub fn sock_accept<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        _flags: u16,
+        out: u32,
+    ) -> Result<()> {
         mem.slice(out, 4)?;
         self.not_a_socket(fd)
     }
@@ -33,7 +39,15 @@ impl WasiCtx {
         self.not_a_socket(fd)
     }
 
-    pub fn sock_send<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, fd: u32, iovs: u32, count: u32, _flags: u16, nsent: u32) -> Result<()> {
+    pub fn sock_send<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        fd: u32,
+        iovs: u32,
+        count: u32,
+        _flags: u16,
+        nsent: u32,
+    ) -> Result<()> {
         mem.read_iovecs(iovs, count)?;
         mem.slice(nsent, 4)?;
         self.not_a_socket(fd)
