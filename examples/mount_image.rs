@@ -31,7 +31,11 @@ fn main() {
     for _ in 0..repeats {
         drop(image.take());
         let (t, c) = (Instant::now(), cpu_ms());
-        let img = load_path(&path, &LoadOptions::default()).expect("load");
+        let opts = LoadOptions {
+            parallel: std::env::var_os("SEQUENTIAL").is_none(),
+            ..Default::default()
+        };
+        let img = load_path(&path, &opts).expect("load");
         times.push(t.elapsed().as_secs_f64() * 1e3);
         cpu.push(cpu_ms() - c);
         image = Some(img);

@@ -1478,3 +1478,101 @@ fn large_images_report_errors_from_either_side() {
     let e = load_err(data);
     assert_eq!(problem(&e), ("../early", &EntryProblem::DotDot));
 }
+
+#[test]
+fn inode_count_is_limited_including_implicit_directories() {
+    // Two headers, but each creates a 100-directory-deep path: memory per archive byte is
+    // what the limit bounds.
+    let deep = |c: char| vec![c.to_string(); 100].join("/");
+    let data = Tar::default()
+        .pax(&[("path", format!("{}/f", deep('a')).as_bytes())])
+        .file("x", b"")
+        .pax(&[("path", format!("{}/f", deep('b')).as_bytes())])
+        .file("y", b"")
+        .finish();
+    let opts = |n| LoadOptions {
+        limits: Limits {
+            max_inodes: n,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let img = load_bytes(Bytes::from(data.clone()), &opts(202)).unwrap();
+    assert_eq!(img.stats.implicit_dirs, 200);
+    let e = load_bytes(Bytes::from(data), &opts(150)).unwrap_err();
+    assert_eq!(
+        problem(&e),
+        (
+            &*format!("{}/f", deep('b')),
+            &EntryProblem::TooManyInodes { limit: 150 }
+        )
+    );
+}
+
+#[test]
+fn parent_directories_are_found_again_after_switching_paths() {
+    // Exercises the parent cache: shared prefixes, a sibling whose name extends a cached
+    // component, going back up, and a cached directory replaced by a file.
+    let img = load(
+        Tar::default()
+            .file("a/b/c/1", b"1")
+            .file("a/b/cd/2", b"2")
+            .file("a/b/c/3", b"3")
+            .file("a/b/4", b"4")
+            .file("a/bb/5", b"5")
+            .file("a/b/c/d/e/6", b"6")
+            .file("a/b/c/d/7", b"7")
+            .file("x/8", b"8")
+            .file("a/b/c/9", b"9")
+            .dir("e", 0o755)
+            .file("e", b"e is a file now")
+            .file("f/10", b"10")
+            .finish(),
+    );
+    let fs = &img.fs;
+    for (p, c) in [
+        ("a/b/c/1", "1"),
+        ("a/b/cd/2", "2"),
+        ("a/b/c/3", "3"),
+        ("a/b/4", "4"),
+        ("a/bb/5", "5"),
+        ("a/b/c/d/e/6", "6"),
+        ("a/b/c/d/7", "7"),
+        ("x/8", "8"),
+        ("a/b/c/9", "9"),
+        ("f/10", "10"),
+    ] {
+        assert_eq!(content(fs, p), c.as_bytes(), "{p}");
+    }
+    assert_eq!(fs.dir(ino(fs, "a/b/c")).unwrap().entries.len(), 4);
+    assert_eq!(img.stats.implicit_dirs, 9);
+    // A file replacing a cached (empty) directory, then used as a parent.
+    let e = load_err(
+        Tar::default()
+            .dir("d/e", 0o755)
+            .file("d/e/f", b"")
+            .file("d/x", b"")
+            .file("d/x/y", b"")
+            .finish(),
+    );
+    assert_eq!(
+        problem(&e).1,
+        &EntryProblem::ParentNotDirectory {
+            parent: "d/x".into()
+        }
+    );
+    let e = load_err(
+        Tar::default()
+            .file("g/h/i", b"")
+            .dir("g/k", 0o755)
+            .file("g/k", b"")
+            .file("g/k/z", b"")
+            .finish(),
+    );
+    assert_eq!(
+        problem(&e).1,
+        &EntryProblem::ParentNotDirectory {
+            parent: "g/k".into()
+        }
+    );
+}

@@ -139,6 +139,11 @@ pub enum EntryProblem {
     #[error("hard link target `{target}` is a directory")]
     LinkToDirectory { target: String },
 
+    /// The image would hold more inodes than `Limits::max_inodes` (each member may also
+    /// create its missing parent directories, so this bounds memory per byte of archive).
+    #[error("the image would have more than {limit} inodes")]
+    TooManyInodes { limit: u64 },
+
     /// The filesystem refused the operation (e.g. too many links to one file).
     #[error("filesystem error: {0}")]
     Fs(Errno),

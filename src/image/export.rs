@@ -11,7 +11,7 @@
 //! `load(export(tree))` gives back the same tree.
 
 use super::error::{EntryProblem, ExportError};
-use super::load::normalize;
+use super::tarparse::normalize;
 use crate::vfs::dir::Ino;
 use crate::vfs::node::{Node, NodeKind};
 use crate::vfs::{Errno, MemFs, NodeId, Vfs};
@@ -167,7 +167,7 @@ fn export<S: Source, W: Write>(
             path: w.clone(),
             problem,
         };
-        let p = normalize(w.as_bytes(), usize::MAX).map_err(bad)?;
+        let (p, _) = normalize(w.as_bytes(), usize::MAX).map_err(bad)?;
         if p.is_empty() {
             return Err(bad(EntryProblem::EmptyName));
         }
@@ -181,10 +181,12 @@ fn export<S: Source, W: Write>(
         let p = if d.is_empty() {
             "".into()
         } else {
-            normalize(d.as_bytes(), usize::MAX).map_err(|problem| ExportError::BadName {
-                path: d.clone(),
-                problem,
-            })?
+            normalize(d.as_bytes(), usize::MAX)
+                .map_err(|problem| ExportError::BadName {
+                    path: d.clone(),
+                    problem,
+                })?
+                .0
         };
         let path = if p.is_empty() {
             ".wh..wh..opq".to_string()

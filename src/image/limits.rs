@@ -10,6 +10,10 @@ pub struct Limits {
     pub max_image_bytes: u64,
     /// Most tar headers (every entry, counting pax and GNU extension headers). Default 1,000,000.
     pub max_entries: u64,
+    /// Most inodes in the loaded tree: files, directories and symlinks from members plus the
+    /// parent directories created implicitly (a member with a deep path of new directories
+    /// creates many). Bounds memory. Default 1,000,000.
+    pub max_inodes: u64,
     /// Longest entry name or link target in bytes, after pax / GNU long-name extension.
     /// Also caps the size of a GNU long-name (`L`/`K`) header. Default 4096 (Linux `PATH_MAX`).
     pub max_path_len: usize,
@@ -21,6 +25,7 @@ impl Limits {
     pub const DEFAULT: Limits = Limits {
         max_image_bytes: 8 << 30,
         max_entries: 1_000_000,
+        max_inodes: 1_000_000,
         max_path_len: 4096,
         max_pax_len: 1 << 20,
     };

@@ -43,6 +43,7 @@
 //! | pax header over `Limits::max_pax_len`, GNU long name over `max_path_len` | [`EntryProblem::ExtensionTooLarge`] before anything is parsed |
 //! | decompressed size over `Limits::max_image_bytes` (gzip bomb) | [`ImageError::TooLarge`], decompression stops at the limit |
 //! | more headers than `Limits::max_entries` | [`ImageError::TooManyEntries`] |
+//! | more inodes (members and implicit directories) than `Limits::max_inodes`: deep paths of new directories in every member | [`EntryProblem::TooManyInodes`] |
 //! | zstd / xz / bzip2 data | [`ImageError::UnsupportedCompression`] |
 //! | times before 1970 | clamped to 0 |
 //!
@@ -53,14 +54,13 @@
 //! [`EntryProblem::BadWhiteout`].
 
 use super::error::{EntryProblem, ImageError};
-use super::limits::{Limits, MAX_COMPONENT};
-use super::tarparse::{Kind, Member, Walked, Walker};
+use super::limits::Limits;
+use super::tarparse::{Kind, Member, Walked, Walker, normalize};
 use crate::vfs::dir::Ino;
 use crate::vfs::memfs::ROOT_INO;
 use crate::vfs::node::NodeKind;
 use crate::vfs::{Clock, Errno, FileData, MemFs, SetTime, SystemClock};
 use bytes::Bytes;
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -78,6 +78,9 @@ pub struct LoadOptions {
     /// Memory-map an uncompressed tar file (`load_path`); otherwise it is read into memory.
     /// A mapped file must not be truncated or modified while the image is in use.
     pub mmap: bool,
+    /// Walk the tar headers on a second thread while the tree is built (for tars of 4 MiB
+    /// or more, when the machine has more than one CPU).
+    pub parallel: bool,
     /// The clock the filesystem uses after loading (it is read-only, so this only matters if
     /// the caller makes it writable). Times while loading come from the archive, so loading
     /// is deterministic: the clock is never read during it.
@@ -90,6 +93,7 @@ impl Default for LoadOptions {
             limits: Limits::default(),
             oci_whiteouts: false,
             mmap: true,
+            parallel: true,
             clock: Arc::new(SystemClock),
         }
     }
@@ -360,10 +364,12 @@ fn build(buf: Bytes, gzip: bool, opts: &LoadOptions) -> Result<Image, ImageError
             tar_bytes: buf.len() as u64,
             ..Default::default()
         },
-        cache: None,
+        cache: ParentCache::default(),
+        inodes: 0,
     };
     tree.dir_times.insert(ROOT_INO, Times::default());
-    let parallel = buf.len() >= PIPELINE_MIN_BYTES
+    let parallel = opts.parallel
+        && buf.len() >= PIPELINE_MIN_BYTES
         && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let walked = if parallel {
         walk_pipelined(&buf, opts.limits, &mut tree)?
@@ -433,6 +439,21 @@ struct Times {
     ctime: u64,
 }
 
+/// The last parent path resolved, with the inode of every directory on the way.
+#[derive(Default)]
+struct ParentCache {
+    path: String,
+    /// `(end, ino)`: `path[..end]` is the directory `ino`; ends increase.
+    chain: Vec<(usize, Ino)>,
+}
+
+impl ParentCache {
+    fn clear(&mut self) {
+        self.path.clear();
+        self.chain.clear();
+    }
+}
+
 struct Tree {
     fs: MemFs,
     clock: Arc<ImageClock>,
@@ -445,43 +466,10 @@ struct Tree {
     whiteouts: BTreeSet<(Ino, String)>,
     opaque: BTreeSet<Ino>,
     stats: LoadStats,
-    /// The last parent directory resolved: (normalised path, inode).
-    cache: Option<(String, Ino)>,
-}
-
-/// Normalises a member name: leading `/`, `.` components and repeated or trailing slashes
-/// go, `..` is refused. The result is `""` for the image root.
-pub(crate) fn normalize(raw: &[u8], max_len: usize) -> Result<Cow<'_, str>, EntryProblem> {
-    if raw.is_empty() {
-        return Err(EntryProblem::EmptyName);
-    }
-    if raw.contains(&0) {
-        return Err(EntryProblem::Nul);
-    }
-    if raw.len() > max_len {
-        return Err(EntryProblem::NameTooLong { limit: max_len });
-    }
-    let s = std::str::from_utf8(raw).map_err(|_| EntryProblem::NotUtf8)?;
-    let mut clean = true;
-    for c in s.split('/') {
-        match c {
-            "" | "." => clean = false,
-            ".." => return Err(EntryProblem::DotDot),
-            _ if c.len() > MAX_COMPONENT => return Err(EntryProblem::ComponentTooLong),
-            _ => {}
-        }
-    }
-    if clean {
-        return Ok(Cow::Borrowed(s));
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        if !out.is_empty() {
-            out.push('/');
-        }
-        out.push_str(c);
-    }
-    Ok(Cow::Owned(out))
+    /// The directories on the way to the last parent resolved.
+    cache: ParentCache,
+    /// Inodes created so far (members and implicit directories), against `max_inodes`.
+    inodes: u64,
 }
 
 fn fs_err(e: Errno) -> EntryProblem {
@@ -502,7 +490,10 @@ impl Tree {
             // Volume labels (whose "name" is free text) and unknown types: not materialised.
             return Ok(());
         }
-        let path = normalize(&m.name, self.limits.max_path_len)?;
+        let (path, name_at) = match &m.path {
+            Ok((p, at)) => (&**p, *at),
+            Err(e) => return Err(e.clone()),
+        };
         if m.kind == Kind::Device {
             self.stats.devices += 1;
             return Ok(());
@@ -522,7 +513,7 @@ impl Tree {
             self.dir_times.insert(ROOT_INO, times);
             return Ok(());
         }
-        let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", &path));
+        let (parent_path, name) = (&path[..name_at.saturating_sub(1)], &path[name_at..]);
         if self.oci {
             if parent_path.split('/').any(|c| c.starts_with(".wh.")) {
                 return Err(EntryProblem::BadWhiteout);
@@ -579,6 +570,14 @@ impl Tree {
             }
             self.remove(parent, name, old, old_is_dir)?;
         }
+        if m.kind != Kind::HardLink {
+            self.inodes += 1;
+            if self.inodes > self.limits.max_inodes {
+                return Err(EntryProblem::TooManyInodes {
+                    limit: self.limits.max_inodes,
+                });
+            }
+        }
         match m.kind {
             Kind::Dir => {
                 let ino = self.fs.mkdir(parent, name, m.mode).map_err(fs_err)?;
@@ -632,7 +631,7 @@ impl Tree {
             }
             self.fs.rmdir(parent, name).map_err(fs_err)?;
             self.dir_times.remove(&old);
-            self.cache = None;
+            self.cache.clear();
         } else {
             self.fs.unlink(parent, name).map_err(fs_err)?;
         }
@@ -645,45 +644,62 @@ impl Tree {
         if path.is_empty() {
             return Ok(ROOT_INO);
         }
-        if let Some((p, ino)) = &self.cache
-            && p == path
-        {
-            return Ok(*ino);
-        }
-        let mut cur = ROOT_INO;
-        let mut end = 0;
-        for comp in path.split('/') {
-            end += comp.len();
-            cur = match self.fs.lookup(cur, comp).map_err(fs_err)? {
+        // Resume from the deepest directory this path shares with the previous one: consecutive
+        // members usually share most of their parents, and a deep path is then not walked
+        // again from the root for every member.
+        let cache = &mut self.cache;
+        let common = path
+            .bytes()
+            .zip(cache.path.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let bytes = path.as_bytes();
+        let keep = cache
+            .chain
+            .iter()
+            .take_while(|&&(end, _)| {
+                end < common || (end == common && (end == bytes.len() || bytes[end] == b'/'))
+            })
+            .count();
+        cache.chain.truncate(keep);
+        let (mut cur, mut start) = match cache.chain.last() {
+            Some(&(end, ino)) => (ino, end + 1),
+            None => (ROOT_INO, 0),
+        };
+        cache.path.clear();
+        cache.path.push_str(path);
+        while start <= path.len() {
+            let end = path[start..].find('/').map_or(path.len(), |i| start + i);
+            let comp = &path[start..end];
+            let next = match self.fs.lookup(cur, comp).map_err(fs_err)? {
                 Some(ino) => match &self.fs.node(ino).map_err(fs_err)?.kind {
                     NodeKind::Dir(_) => ino,
-                    NodeKind::Symlink(_) => {
-                        return Err(EntryProblem::ThroughSymlink {
-                            parent: path[..end].to_string(),
-                        });
-                    }
-                    NodeKind::File(_) => {
-                        return Err(EntryProblem::ParentNotDirectory {
-                            parent: path[..end].to_string(),
+                    other => {
+                        self.cache.clear();
+                        let parent = path[..end].to_string();
+                        return Err(match other {
+                            NodeKind::Symlink(_) => EntryProblem::ThroughSymlink { parent },
+                            _ => EntryProblem::ParentNotDirectory { parent },
                         });
                     }
                 },
                 None => {
+                    self.inodes += 1;
+                    if self.inodes > self.limits.max_inodes {
+                        self.cache.clear();
+                        return Err(EntryProblem::TooManyInodes {
+                            limit: self.limits.max_inodes,
+                        });
+                    }
                     let ino = self.fs.mkdir(cur, comp, 0o755).map_err(fs_err)?;
                     self.dir_times.insert(ino, Times::default());
                     self.stats.implicit_dirs += 1;
                     ino
                 }
             };
-            end += 1;
-        }
-        match &mut self.cache {
-            Some((p, ino)) => {
-                p.clear();
-                p.push_str(path);
-                *ino = cur;
-            }
-            None => self.cache = Some((path.to_string(), cur)),
+            self.cache.chain.push((end, next));
+            cur = next;
+            start = end + 1;
         }
         Ok(cur)
     }
@@ -691,7 +707,7 @@ impl Tree {
     /// The existing non-directory a hard link names, looked up without following symlinks.
     fn hard_link_target(&self, raw: &[u8]) -> Result<Ino, EntryProblem> {
         let lossy = || String::from_utf8_lossy(raw).into_owned();
-        let path =
+        let (path, _) =
             normalize(raw, self.limits.max_path_len).map_err(|p| EntryProblem::BadLinkTarget {
                 target: lossy(),
                 problem: Box::new(p),

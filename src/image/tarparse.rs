@@ -8,7 +8,7 @@
 //! over the header's own fields. Global pax headers (`g`) are validated and otherwise ignored.
 
 use super::error::{EntryProblem, ImageError};
-use super::limits::Limits;
+use super::limits::{Limits, MAX_COMPONENT};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -33,7 +33,11 @@ pub(crate) struct Member<'a> {
     /// Offset of the member's own header (after any extension headers).
     pub offset: u64,
     pub kind: Kind,
+    /// The name as the archive spells it (pax, GNU long name or header fields).
     pub name: Cow<'a, [u8]>,
+    /// The name normalised (see `normalize`), or why it is unacceptable; the tree builder
+    /// reports the problem when it reaches this member. Not computed for `Kind::Other`.
+    pub path: Result<NormPath<'a>, EntryProblem>,
     pub link: Option<&'a [u8]>,
     /// Contents, as a range of the buffer.
     pub data: Range<usize>,
@@ -240,10 +244,17 @@ impl<'a> Walker<'a> {
                         (None, None) => nul_terminated(&block[157..257]),
                     };
                     let link = matches!(kind, Kind::Symlink | Kind::HardLink).then_some(link);
+                    let path = match (&name, kind) {
+                        (_, Kind::Other) => Ok((Cow::Borrowed(""), 0)),
+                        (Cow::Borrowed(n), _) => normalize(n, self.limits.max_path_len),
+                        (Cow::Owned(n), _) => normalize(n, self.limits.max_path_len)
+                            .map(|(p, at)| (Cow::Owned(p.into_owned()), at)),
+                    };
                     return Ok(Some(Member {
                         offset: offset as u64,
                         kind,
                         name,
+                        path,
                         link,
                         data: data_start..data_end,
                         mode,
@@ -255,6 +266,49 @@ impl<'a> Walker<'a> {
             }
         }
     }
+}
+
+/// A normalised member name and where its last component starts (0 without a `/`).
+pub(crate) type NormPath<'a> = (Cow<'a, str>, usize);
+
+/// Normalises a member name: leading `/`, `.` components and repeated or trailing slashes
+/// go, `..` is refused. The result is `""` for the image root.
+pub(crate) fn normalize(raw: &[u8], max_len: usize) -> Result<NormPath<'_>, EntryProblem> {
+    if raw.is_empty() {
+        return Err(EntryProblem::EmptyName);
+    }
+    if raw.contains(&0) {
+        return Err(EntryProblem::Nul);
+    }
+    if raw.len() > max_len {
+        return Err(EntryProblem::NameTooLong { limit: max_len });
+    }
+    let s = std::str::from_utf8(raw).map_err(|_| EntryProblem::NotUtf8)?;
+    let mut clean = true;
+    let mut last = 0;
+    for c in s.split('/') {
+        match c {
+            "" | "." => clean = false,
+            ".." => return Err(EntryProblem::DotDot),
+            _ if c.len() > MAX_COMPONENT => return Err(EntryProblem::ComponentTooLong),
+            _ => last = c.as_ptr() as usize - s.as_ptr() as usize,
+        }
+    }
+    if clean {
+        return Ok((Cow::Borrowed(s), last));
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if !out.is_empty() {
+            out.push('/');
+        }
+        last = out.len();
+        out.push_str(c);
+    }
+    if out.is_empty() {
+        last = 0;
+    }
+    Ok((Cow::Owned(out), last))
 }
 
 /// Asks the CPU to start loading the next header while this member is being added to the
