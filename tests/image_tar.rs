@@ -1576,3 +1576,38 @@ fn parent_directories_are_found_again_after_switching_paths() {
         }
     );
 }
+
+#[test]
+fn paths_that_cannot_be_mapped_are_read_as_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, gzip(&sample_tar())).unwrap())
+    };
+    let img = load_path(&fifo, &LoadOptions::default()).unwrap();
+    writer.join().unwrap();
+    assert!(img.stats.gzip);
+    assert_eq!(content(&img.fs, "three"), b"3");
+    // Unmapped regular files are bounded by the same limit.
+    let path = dir.path().join("t.tar");
+    std::fs::write(&path, sample_tar()).unwrap();
+    let opts = LoadOptions {
+        mmap: false,
+        limits: Limits {
+            max_image_bytes: 1000,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    assert!(matches!(
+        load_path(&path, &opts),
+        Err(ImageError::TooLarge { limit: 1000 })
+    ));
+    match load_path(dir.path().join("missing"), &LoadOptions::default()) {
+        Err(ImageError::Io { path, .. }) => assert!(path.ends_with("missing")),
+        other => panic!("{other:?}"),
+    }
+}

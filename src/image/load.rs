@@ -150,20 +150,25 @@ pub struct Image {
     pub stats: LoadStats,
 }
 
-/// Loads the tar or tar.gz file at `path`. An uncompressed tar is memory-mapped (see
-/// [`LoadOptions::mmap`]) and its file contents are slices of the mapping.
+/// Loads the tar or tar.gz file at `path`. An uncompressed tar in a regular file is
+/// memory-mapped (see [`LoadOptions::mmap`]) and its file contents are slices of the mapping;
+/// a compressed one is mapped while it is decompressed. Pipes and devices are read as streams.
 pub fn load_path(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Image, ImageError> {
     let path = path.as_ref();
     let io_err = |source| ImageError::Io {
         path: path.to_path_buf(),
         source,
     };
-    if !opts.mmap {
-        let data = std::fs::read(path).map_err(io_err)?;
-        return load_bytes(Bytes::from(data), opts);
-    }
     let file = File::open(path).map_err(io_err)?;
-    let len = file.metadata().map_err(io_err)?.len();
+    let meta = file.metadata().map_err(io_err)?;
+    if !opts.mmap || !meta.is_file() {
+        // Pipes and devices (`/dev/stdin`, `<(zcat …)`) cannot be mapped: read them, bounded.
+        return load_reader(file, opts).map_err(|e| match e {
+            ImageError::Io { source, .. } => io_err(source),
+            other => other,
+        });
+    }
+    let len = meta.len();
     if len == 0 {
         return load_bytes(Bytes::new(), opts);
     }
