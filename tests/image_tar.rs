@@ -1611,3 +1611,50 @@ fn paths_that_cannot_be_mapped_are_read_as_streams() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn archives_written_by_gnu_tar_in_every_format() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let Ok(out) = std::process::Command::new("tar").arg("--version").output() else {
+        return;
+    };
+    if !String::from_utf8_lossy(&out.stdout).contains("GNU tar") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let long_dir = src.join("l".repeat(90)).join("m".repeat(90));
+    std::fs::create_dir_all(&long_dir).unwrap();
+    std::fs::write(long_dir.join("n".repeat(120)), b"long").unwrap();
+    std::fs::write(src.join("exec"), b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(src.join("exec"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::hard_link(src.join("exec"), src.join("exec-link")).unwrap();
+    symlink("exec", src.join("sym")).unwrap();
+    symlink("t".repeat(130), src.join("long-sym")).unwrap();
+    std::fs::create_dir(src.join("empty")).unwrap();
+    for format in ["gnu", "oldgnu", "pax", "ustar", "v7"] {
+        let tar_path = dir.path().join(format!("{format}.tar"));
+        let out = std::process::Command::new("tar")
+            .args(["--format", format, "-C"])
+            .arg(&src)
+            .arg("-cf")
+            .arg(&tar_path)
+            .arg(".")
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            // ustar and v7 cannot hold every name above, and GNU tar refuses to write them.
+            assert!(matches!(format, "ustar" | "v7"), "{format}: {out:?}");
+            continue;
+        }
+        let img = load_path(&tar_path, &LoadOptions::default()).unwrap();
+        let fs = &img.fs;
+        let long = format!("{}/{}/{}", "l".repeat(90), "m".repeat(90), "n".repeat(120));
+        assert_eq!(content(fs, &long), b"long", "{format}");
+        assert_eq!(fs.stat(ino(fs, "exec")).unwrap().mode, 0o755);
+        assert_eq!(ino(fs, "exec-link"), ino(fs, "exec"), "{format}");
+        assert_eq!(&*fs.readlink(ino(fs, "sym")).unwrap(), "exec");
+        assert_eq!(*fs.readlink(ino(fs, "long-sym")).unwrap(), "t".repeat(130));
+        assert_eq!(kind(fs, "empty"), FileType::Directory, "{format}");
+    }
+}
