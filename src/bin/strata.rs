@@ -8,8 +8,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use strata::image::{
+    Deletions, ExportOptions, LoadOptions, diff_into, export_memfs, export_vfs, load_path, stack,
+};
 use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, run_instance};
-use strata::vfs::{MemFs, SystemClock, Vfs};
+use strata::vfs::{Errno, MemFs, NodeId, SystemClock, Vfs};
 use wasmer::{Instance, Module, Store, Type, Value};
 
 const EXIT_SETUP: u8 = 125;
@@ -38,6 +41,20 @@ struct RunArgs {
     /// guest's writes stay in memory, the host is never modified. `HOST::/` makes it the root.
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     dirs: Vec<String>,
+    /// Mount the tar or tar.gz image TAR at GUEST (default: `/`, the root), copy-on-write:
+    /// nothing is extracted, the guest's writes stay in memory. Several images at the same
+    /// GUEST stack as OCI layers, lowest first (`.wh.` whiteouts apply). Images are mounted
+    /// before `--dir` directories.
+    #[arg(long = "image", value_name = "TAR[::GUEST]")]
+    images: Vec<String>,
+    /// After the run, write the whole final filesystem as a tar to OUT (reproducible: sorted,
+    /// owners normalised).
+    #[arg(long = "save-fs", value_name = "OUT.tar")]
+    save_fs: Option<PathBuf>,
+    /// After the run, write only what the run changed as a tar layer to OUT, with OCI
+    /// whiteouts for what it deleted.
+    #[arg(long = "save-diff", value_name = "OUT.tar")]
+    save_diff: Option<PathBuf>,
     /// Set an environment variable for the guest.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     envs: Vec<String>,
@@ -101,19 +118,84 @@ fn guest_components(guest: &str) -> Result<Vec<&str>, Fail> {
     Ok(out)
 }
 
-fn build_fs(dirs: &[String]) -> Result<(Vfs, Vec<(String, String)>), Fail> {
+/// The namespace built from `--image` and `--dir`, with what `--save-diff` compares to.
+struct Setup {
+    vfs: Vfs,
+    preopens: Vec<(String, String)>,
+    /// Guest path and root of every filesystem in the namespace (the root first).
+    mounts: Vec<(String, NodeId)>,
+}
+
+/// Splits `SPEC` of `--FLAG SPEC` into the source and guest components (`default` if no
+/// `::GUEST`).
+fn split_spec<'a>(
+    flag: &str,
+    spec: &'a str,
+    default: &'a str,
+) -> Result<(&'a str, &'a str, Vec<&'a str>), Fail> {
+    let (src, guest) = spec.split_once("::").unwrap_or((spec, default));
+    if src.is_empty() || guest.is_empty() {
+        return Err(setup(format!(
+            "--{flag} {spec:?}: expected SOURCE[::GUEST]"
+        )));
+    }
+    Ok((src, guest, guest_components(guest)?))
+}
+
+fn load_stack(specs: &[&str]) -> Result<MemFs, Fail> {
+    let mut layers = Vec::new();
+    for spec in specs {
+        let (tar, _, _) = split_spec("image", spec, "/")?;
+        layers.push(
+            load_path(tar, &LoadOptions::oci())
+                .map_err(|e| setup(format!("--image {spec:?}: {e}")))?,
+        );
+    }
+    stack(&layers).map_err(|e| {
+        setup(format!(
+            "--image {:?}: cannot stack layers: {e}",
+            specs.join(" ")
+        ))
+    })
+}
+
+fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
     let clock = Arc::new(SystemClock);
-    let mut vfs = Vfs::new(clock.clone());
+    // Images by guest path, in order of first appearance; layers in command-line order.
+    let mut groups: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
+    for spec in images {
+        let (_, _, comps) = split_spec("image", spec, "/")?;
+        match groups.iter_mut().find(|(c, _)| *c == comps) {
+            Some((_, specs)) => specs.push(spec),
+            None => groups.push((comps, vec![spec])),
+        }
+    }
+    let mut vfs = match groups.iter().position(|(c, _)| c.is_empty()) {
+        Some(i) => Vfs::with_root(load_stack(&groups.remove(i).1)?, clock.clone()),
+        None => Vfs::new(clock.clone()),
+    };
+    let mut mounts = vec![("/".to_string(), vfs.root())];
+    for (comps, specs) in &groups {
+        let path = comps.join("/");
+        let fs = load_stack(specs)?;
+        let root = vfs.root();
+        let at = vfs.mkdir_all(root, &path).map_err(|e| {
+            setup(format!(
+                "--image {:?}: cannot create guest path /{path}: {e}",
+                specs[0]
+            ))
+        })?;
+        let id = vfs.mount(at, fs).map_err(|e| {
+            setup(format!(
+                "--image {:?}: cannot mount at /{path}: {e}",
+                specs[0]
+            ))
+        })?;
+        mounts.push((format!("/{path}"), id));
+    }
     let mut preopens = Vec::new();
     for spec in dirs {
-        let (host, guest) = match spec.split_once("::") {
-            Some((h, g)) => (h, g),
-            None => (spec.as_str(), spec.as_str()),
-        };
-        if host.is_empty() || guest.is_empty() {
-            return Err(setup(format!("--dir {spec:?}: expected HOST[::GUEST]")));
-        }
-        let comps = guest_components(guest)?;
+        let (host, guest, comps) = split_spec("dir", spec, spec)?;
         let root = vfs.root();
         let target = if comps.is_empty() {
             root
@@ -123,14 +205,70 @@ fn build_fs(dirs: &[String]) -> Result<(Vfs, Vec<(String, String)>), Fail> {
                     "--dir {spec:?}: cannot create guest path {guest}: {e}"
                 ))
             })?;
-            vfs.mount(at, MemFs::new(0, clock.clone()))
-                .map_err(|e| setup(format!("--dir {spec:?}: cannot mount at {guest}: {e}")))?
+            let id = vfs
+                .mount(at, MemFs::new(0, clock.clone()))
+                .map_err(|e| setup(format!("--dir {spec:?}: cannot mount at {guest}: {e}")))?;
+            mounts.push((format!("/{}", comps.join("/")), id));
+            id
         };
         strata::image::host::import_dir(&mut vfs, target, host.as_ref())
             .map_err(|e| setup(format!("--dir {spec:?}: {e}")))?;
         preopens.push((format!("/{}", comps.join("/")), guest.to_string()));
     }
-    Ok((vfs, preopens))
+    Ok(Setup {
+        vfs,
+        preopens,
+        mounts,
+    })
+}
+
+/// Writes `--save-fs` and `--save-diff` from the final namespace; `bases` are the
+/// filesystems as they were before the run, in `mounts` order.
+fn save(
+    args: &RunArgs,
+    vfs: &Vfs,
+    mounts: &[(String, NodeId)],
+    bases: &[MemFs],
+) -> Result<(), Fail> {
+    let create = |p: &PathBuf| {
+        std::fs::File::create(p).map_err(|e| setup(format!("cannot write {}: {e}", p.display())))
+    };
+    if let Some(out) = &args.save_fs {
+        export_vfs(vfs, vfs.root(), create(out)?, &ExportOptions::default())
+            .map_err(|e| setup(format!("--save-fs {}: {e}", out.display())))?;
+    }
+    if let Some(out) = &args.save_diff {
+        let fail = |e: Errno| setup(format!("--save-diff {}: {e}", out.display()));
+        let mut upper = MemFs::new(1, vfs.clock().clone());
+        let mut del = Deletions::default();
+        for ((path, id), base) in mounts.iter().zip(bases) {
+            let mut at = upper.root();
+            for comp in path.split('/').filter(|c| !c.is_empty()) {
+                at = match upper.lookup(at, comp).map_err(fail)? {
+                    Some(ino) => ino,
+                    None => upper.mkdir(at, comp, 0o755).map_err(fail)?,
+                };
+            }
+            let top = vfs.fs(*id).map_err(fail)?;
+            diff_into(
+                base,
+                top,
+                &mut upper,
+                at,
+                path.trim_start_matches('/'),
+                &mut del,
+            )
+            .map_err(fail)?;
+        }
+        let opts = ExportOptions {
+            whiteouts: del.whiteouts,
+            opaque_dirs: del.opaque_dirs,
+            ..ExportOptions::default()
+        };
+        export_memfs(&upper, upper.root(), create(out)?, &opts)
+            .map_err(|e| setup(format!("--save-diff {}: {e}", out.display())))?;
+    }
+    Ok(())
 }
 
 fn parse_value(ty: &Type, s: &str) -> Result<Value, Fail> {
@@ -166,7 +304,16 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
             args.module.display()
         ))
     })?;
-    let (vfs, preopens) = build_fs(&args.dirs)?;
+    let Setup {
+        vfs,
+        preopens,
+        mounts,
+    } = build_fs(&args.images, &args.dirs)?;
+    // O(1) snapshots (shared, copy-on-write) of every filesystem, for --save-diff.
+    let bases: Vec<MemFs> = mounts
+        .iter()
+        .filter_map(|(_, id)| vfs.fs(*id).ok().cloned())
+        .collect();
     let program = args
         .module
         .file_name()
@@ -226,6 +373,7 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
             code
         }
     };
+    save(&args, &env.ctx(&mut store).vfs, &mounts, &bases)?;
     // Exit statuses are 8 bits; a guest code above 255 is reported modulo 256, as on Unix.
     Ok((code & 0xff) as u8)
 }

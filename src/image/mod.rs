@@ -5,11 +5,13 @@
 pub mod error;
 pub mod export;
 pub mod host;
+pub mod layers;
 pub mod limits;
 pub mod load;
 mod tarparse;
 
 pub use error::{EntryProblem, ExportError, ImageError};
 pub use export::{ExportOptions, export_memfs, export_vfs};
+pub use layers::{Deletions, apply_layer, diff_into, stack};
 pub use limits::Limits;
 pub use load::{Image, LoadOptions, LoadStats, load_bytes, load_path, load_reader};

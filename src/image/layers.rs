@@ -1,0 +1,260 @@
+//! Stacking and comparing trees the way container layers do. `apply_layer` merges an OCI
+//! layer (its whiteouts and opaque markers loaded as data, never as names) onto a writable
+//! filesystem, sharing file contents; `diff` computes what a run changed relative to the
+//! filesystem it was forked from, as an upper tree plus whiteouts, ready for tar export.
+//! Invariant: neither ever copies file data (contents are shared `Bytes`).
+
+use super::load::Image;
+use crate::vfs::dir::Ino;
+use crate::vfs::node::{Node, NodeKind};
+use crate::vfs::{Errno, FileType, MemFs, Result, SetTime};
+use std::collections::HashMap;
+
+/// Removes `name` from `dir`, recursively if it is a directory.
+fn remove_tree(fs: &mut MemFs, dir: Ino, name: &str) -> Result<()> {
+    let Some(ino) = fs.lookup(dir, name)? else {
+        return Ok(());
+    };
+    if fs.node(ino)?.is_dir() {
+        let names: Vec<String> = fs
+            .readdir(ino, 2)?
+            .into_iter()
+            .map(|(_, n, _, _)| n.to_string())
+            .collect();
+        for n in names {
+            remove_tree(fs, ino, &n)?;
+        }
+        fs.rmdir(dir, name)
+    } else {
+        fs.unlink(dir, name)
+    }
+}
+
+fn copy_meta(fs: &mut MemFs, ino: Ino, from: &Node) -> Result<()> {
+    fs.set_mode(ino, from.mode)?;
+    fs.set_times(ino, SetTime::At(from.atim), SetTime::At(from.mtim))
+}
+
+/// Applies `layer` onto `fs` (writable) as an OCI layer: whiteouts and opaque markers of each
+/// directory delete what lower layers had there, then the layer's entries replace or merge
+/// with what is left (directories merge, anything else replaces). Hard links inside the layer
+/// stay hard links.
+pub fn apply_layer(fs: &mut MemFs, layer: &Image) -> Result<()> {
+    let mut whiteouts: HashMap<Ino, Vec<&str>> = HashMap::new();
+    for (dir, name) in &layer.whiteouts {
+        whiteouts.entry(*dir).or_default().push(name);
+    }
+    let mut links = HashMap::new();
+    let mut ctx = Apply {
+        layer: &layer.fs,
+        whiteouts,
+        opaque: &layer.opaque_dirs,
+        links: &mut links,
+    };
+    ctx.merge_dir(fs, fs.root(), layer.fs.root())
+}
+
+struct Apply<'a> {
+    layer: &'a MemFs,
+    whiteouts: HashMap<Ino, Vec<&'a str>>,
+    opaque: &'a [Ino],
+    /// Layer inode → inode created for it, so later names of it become hard links.
+    links: &'a mut HashMap<Ino, Ino>,
+}
+
+impl Apply<'_> {
+    fn merge_dir(&mut self, fs: &mut MemFs, dir: Ino, ldir: Ino) -> Result<()> {
+        if self.opaque.binary_search(&ldir).is_ok() {
+            let names: Vec<String> = fs
+                .readdir(dir, 2)?
+                .into_iter()
+                .map(|(_, n, _, _)| n.to_string())
+                .collect();
+            for n in names {
+                remove_tree(fs, dir, &n)?;
+            }
+        }
+        if let Some(names) = self.whiteouts.get(&ldir) {
+            for name in names.clone() {
+                remove_tree(fs, dir, name)?;
+            }
+        }
+        for (_, name, lino, _) in self.layer.readdir(ldir, 2)? {
+            let lnode = self.layer.node(lino)?;
+            let existing = fs.lookup(dir, &name)?;
+            match &lnode.kind {
+                NodeKind::Dir(_) => {
+                    let target = match existing {
+                        Some(ino) if fs.node(ino)?.is_dir() => ino,
+                        Some(_) => {
+                            remove_tree(fs, dir, &name)?;
+                            fs.mkdir(dir, &name, lnode.mode)?
+                        }
+                        None => fs.mkdir(dir, &name, lnode.mode)?,
+                    };
+                    self.merge_dir(fs, target, lino)?;
+                    copy_meta(fs, target, lnode)?;
+                }
+                kind => {
+                    if existing.is_some() {
+                        remove_tree(fs, dir, &name)?;
+                    }
+                    if let Some(&ino) = self.links.get(&lino) {
+                        fs.link(dir, &name, ino)?;
+                        continue;
+                    }
+                    let ino = match kind {
+                        NodeKind::File(data) => {
+                            fs.create_file_with(dir, &name, data.clone(), lnode.mode)?
+                        }
+                        NodeKind::Symlink(target) => fs.symlink(dir, &name, target)?,
+                        NodeKind::Dir(_) => unreachable!("handled above"),
+                    };
+                    copy_meta(fs, ino, lnode)?;
+                    if lnode.nlink > 1 {
+                        self.links.insert(lino, ino);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Paths (relative to the export root) that a diff deletes or replaces wholesale.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Deletions {
+    pub whiteouts: Vec<String>,
+    pub opaque_dirs: Vec<String>,
+}
+
+/// Writes what changed from `base` to `top` (a fork of it) into `upper` under its directory
+/// `at`: every new or modified entry, with unchanged parent directories for structure; deleted
+/// paths and wholesale-replaced directories go to `del`, prefixed with `prefix`. A node is
+/// unchanged iff both filesystems still share it (`MemFs::same_node`).
+pub fn diff_into(
+    base: &MemFs,
+    top: &MemFs,
+    upper: &mut MemFs,
+    at: Ino,
+    prefix: &str,
+    del: &mut Deletions,
+) -> Result<bool> {
+    let mut links = HashMap::new();
+    let mut w = DiffWriter {
+        base,
+        top,
+        upper,
+        del,
+        links: &mut links,
+    };
+    w.dir(base.root(), top.root(), at, prefix)
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+struct DiffWriter<'a> {
+    base: &'a MemFs,
+    top: &'a MemFs,
+    upper: &'a mut MemFs,
+    del: &'a mut Deletions,
+    links: &'a mut HashMap<Ino, Ino>,
+}
+
+impl DiffWriter<'_> {
+    /// Diffs directory `bdir` of base against `tdir` of top into `udir`; true if anything
+    /// below changed.
+    fn dir(&mut self, bdir: Ino, tdir: Ino, udir: Ino, prefix: &str) -> Result<bool> {
+        let (base, top) = (self.base, self.top);
+        let mut changed = false;
+        let bentries: HashMap<String, Ino> = base
+            .readdir(bdir, 2)?
+            .into_iter()
+            .map(|(_, n, i, _)| (n.to_string(), i))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for (_, name, tino, ft) in top.readdir(tdir, 2)? {
+            seen.insert(name.to_string());
+            let path = join(prefix, &name);
+            let bino = bentries.get(&*name).copied();
+            let same_kind = bino
+                .and_then(|b| base.node(b).ok())
+                .is_some_and(|b| b.file_type() == ft);
+            let tnode = top.node(tino)?;
+            if ft == FileType::Directory && same_kind && bino == Some(tino) {
+                // The same directory: only what changed inside it.
+                let u = self.upper.mkdir(udir, &name, tnode.mode)?;
+                let inner = self.dir(tino, tino, u, &path)?;
+                if inner || !top.same_node(base, tino) {
+                    copy_meta(self.upper, u, tnode)?;
+                    changed = true;
+                } else {
+                    self.upper.rmdir(udir, &name)?;
+                }
+            } else if !(same_kind && bino == Some(tino) && top.same_node(base, tino)) {
+                if ft == FileType::Directory && bino.is_some() {
+                    // Deleted and recreated (or replaced a file): hide what was there.
+                    self.del.opaque_dirs.push(path);
+                }
+                copy_tree(top, tino, self.upper, udir, &name, self.links)?;
+                changed = true;
+            }
+        }
+        let mut gone: Vec<&String> = bentries.keys().filter(|n| !seen.contains(*n)).collect();
+        gone.sort();
+        for n in gone {
+            self.del.whiteouts.push(join(prefix, n));
+            changed = true;
+        }
+        Ok(changed)
+    }
+}
+
+/// Copies the node `ino` of `from` (recursively for directories) to `name` in `dir` of `to`,
+/// sharing file data; hard links among copied nodes stay links.
+fn copy_tree(
+    from: &MemFs,
+    ino: Ino,
+    to: &mut MemFs,
+    dir: Ino,
+    name: &str,
+    links: &mut HashMap<Ino, Ino>,
+) -> Result<()> {
+    let node = from.node(ino)?;
+    if let Some(&done) = links.get(&ino) {
+        return to.link(dir, name, done);
+    }
+    let new = match &node.kind {
+        NodeKind::File(data) => to.create_file_with(dir, name, data.clone(), node.mode)?,
+        NodeKind::Symlink(target) => to.symlink(dir, name, target)?,
+        NodeKind::Dir(_) => {
+            let new = to.mkdir(dir, name, node.mode)?;
+            for (_, child, cino, _) in from.readdir(ino, 2)? {
+                copy_tree(from, cino, to, new, &child, links)?;
+            }
+            new
+        }
+    };
+    copy_meta(to, new, node)?;
+    if !node.is_dir() && node.nlink > 1 {
+        links.insert(ino, new);
+    }
+    Ok(())
+}
+
+/// Stacks OCI layers, lowest first, into one writable filesystem (a fork of the first).
+pub fn stack(layers: &[Image]) -> Result<MemFs> {
+    let (first, rest) = layers.split_first().ok_or(Errno::Inval)?;
+    let mut fs = first.fs.fork();
+    // Whiteouts in the lowest layer hide nothing; its opaque markers neither.
+    for layer in rest {
+        apply_layer(&mut fs, layer)?;
+    }
+    Ok(fs)
+}
