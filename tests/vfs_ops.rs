@@ -1528,3 +1528,119 @@ fn nested_mounts_resolve_through() {
     put(&mut v, r, "m/f", b"top");
     assert_eq!(v.lookup(r, b"m/f", true).unwrap().fs, b.fs);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Forks (copy-on-write copies of a filesystem)
+
+/// A filesystem with a file, a directory and a symlink, frozen as an image base would be.
+fn base_fs() -> MemFs {
+    let (mut v, r) = new_vfs();
+    put(&mut v, r, "f", b"base");
+    mkdir(&mut v, r, "d");
+    put(&mut v, r, "d/g", b"gee");
+    symlink(&mut v, r, "f", "l");
+    let mut fs = v.fs(r).unwrap().clone();
+    fs.freeze();
+    fs
+}
+
+fn ino_of(fs: &MemFs, dir: u64, name: &str) -> u64 {
+    fs.lookup(dir, name).unwrap().unwrap()
+}
+
+#[test]
+fn a_fork_is_independent_of_its_base() {
+    let base = base_fs();
+    let (f, d) = (ino_of(&base, ROOT_INO, "f"), ino_of(&base, ROOT_INO, "d"));
+    let g = ino_of(&base, d, "g");
+    let mut v = Vfs::with_root(base.fork(), clock());
+    let r = v.root();
+    put(&mut v, r, "d/g", b"changed");
+    v.unlink(r, b"f").unwrap();
+    mkdir(&mut v, r, "new");
+    v.rename(r, b"l", r, b"d/l2").unwrap();
+    // The base still has everything as it was.
+    let mut w = Vfs::with_root(base.clone(), clock());
+    let wr = w.root();
+    assert_eq!(get(&mut w, wr, "f"), b"base");
+    assert_eq!(get(&mut w, wr, "d/g"), b"gee");
+    assert_eq!(ls(&w, wr, "."), ["d", "f", "l"]);
+    assert_eq!(ls(&v, r, "."), ["d", "new"]);
+    // What changed is no longer shared; what did not is.
+    let fork = v.fs(r).unwrap();
+    assert!(!fork.same_node(&base, g));
+    assert!(!fork.same_node(&base, d));
+    assert!(!fork.same_node(&base, f), "f was freed in the fork");
+}
+
+#[test]
+fn opening_in_a_fork_does_not_unshare_nodes() {
+    let base = base_fs();
+    let f = ino_of(&base, ROOT_INO, "f");
+    let d = ino_of(&base, ROOT_INO, "d");
+    let mut v = Vfs::with_root(base.fork(), clock());
+    let r = v.root();
+    // Reading a file and holding a directory open change nothing, so the nodes stay the
+    // base's own (a diff of the fork against its base must not list them).
+    let id = v.open(r, b"f", OPEN).unwrap();
+    assert_eq!(contents(&v, id), b"base");
+    let dir = v.open(r, b"d", DIRECTORY).unwrap();
+    v.retain(r).unwrap();
+    let fork = v.fs(r).unwrap();
+    assert!(fork.same_node(&base, f));
+    assert!(fork.same_node(&base, d));
+    assert!(fork.same_node(&base, ROOT_INO));
+    v.release(id);
+    v.release(dir);
+    v.release(r);
+    let fork = v.fs(r).unwrap();
+    assert!(fork.same_node(&base, f) && fork.same_node(&base, d));
+}
+
+#[test]
+fn a_fork_holds_no_open_handles() {
+    let (mut v, r) = new_vfs();
+    put(&mut v, r, "f", b"orphan");
+    put(&mut v, r, "keep", b"");
+    let id = v.open(r, b"f", OPEN).unwrap();
+    v.unlink(r, b"f").unwrap();
+    let fs = v.fs(r).unwrap();
+    let live = fs.inode_count();
+    // The unlinked file lives on in the original for its handle; the fork has no handle,
+    // so the orphan is gone there.
+    let fork = fs.fork();
+    assert_eq!(fork.inode_count(), live - 1);
+    assert_eq!(err(fork.stat(id.ino)), Errno::Badf);
+    assert_eq!(contents(&v, id), b"orphan");
+    v.release(id);
+    assert_eq!(v.fs(r).unwrap().inode_count(), live - 1);
+}
+
+#[test]
+fn a_fork_of_a_readonly_filesystem_is_writable() {
+    let mut base = base_fs();
+    base.set_readonly(true);
+    let mut v = Vfs::with_root(base.fork(), clock());
+    let r = v.root();
+    put(&mut v, r, "f", b"mine");
+    assert_eq!(get(&mut v, r, "f"), b"mine");
+    let mut w = Vfs::with_root(base, clock());
+    let wr = w.root();
+    assert_eq!(err(w.mkdir(wr, b"x")), Errno::Rofs);
+    assert_eq!(get(&mut w, wr, "f"), b"base");
+}
+
+#[test]
+fn set_times_with_nothing_to_set_changes_nothing() {
+    // Linux `utimensat` with UTIME_OMIT twice returns at once: no ctime change.
+    let (mut v, r) = new_vfs();
+    let f = put(&mut v, r, "f", b"");
+    let before = v.stat_node(f).unwrap();
+    v.set_times(r, b"f", true, SetTime::Keep, SetTime::Keep)
+        .unwrap();
+    assert_eq!(v.stat_node(f).unwrap(), before);
+    assert_eq!(
+        err(v.set_times(r, b"missing", true, SetTime::Keep, SetTime::Keep)),
+        Errno::Noent
+    );
+}

@@ -3,7 +3,9 @@
 //! resolver turns paths into inodes. Invariants: directories form a tree (no directory hard
 //! links), every directory's `parent` names the directory holding its entry, `nlink` counts
 //! entries (plus `.` and subdirectories' `..` for directories), and an inode is freed only when
-//! it has no entry and no open handle.
+//! it has no entry and no open handle. Open handles and mount points are state of this
+//! filesystem's users, not of its nodes: they live beside the shared node table, so that
+//! opening a file or mounting on a directory of a fork does not copy (unshare) its node.
 
 use super::clock::Clock;
 use super::data::FileData;
@@ -11,6 +13,7 @@ use super::dir::{Dir, Ino};
 use super::error::{Errno, Result};
 use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
 use super::table::NodeTable;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The root directory's inode number in every filesystem.
@@ -31,6 +34,10 @@ pub type DirEntry = (u64, Arc<str>, Ino, FileType);
 pub struct MemFs {
     nodes: NodeTable,
     free: Vec<Ino>,
+    /// Open handles per inode, for inodes that have any.
+    open: HashMap<Ino, u32>,
+    /// Directories a filesystem is mounted on.
+    mounted: HashSet<Ino>,
     dev: u64,
     readonly: bool,
     clock: Arc<dyn Clock>,
@@ -55,6 +62,8 @@ impl MemFs {
         MemFs {
             nodes,
             free: Vec::new(),
+            open: HashMap::new(),
+            mounted: HashSet::new(),
             dev,
             readonly: false,
             clock,
@@ -149,7 +158,7 @@ impl MemFs {
     /// Frees `ino` if nothing refers to it any more (no entry, no open handle).
     fn maybe_free(&mut self, ino: Ino) {
         if let Ok(n) = self.node(ino)
-            && n.open == 0
+            && !self.open.contains_key(&ino)
             && (n.nlink == 0 || (n.is_dir() && n.nlink <= 1))
         {
             self.nodes.set(ino, None);
@@ -274,7 +283,7 @@ impl MemFs {
         let ino = self.lookup(dir, name)?.ok_or(Errno::Noent)?;
         let n = self.node(ino)?;
         match &n.kind {
-            NodeKind::Dir(_) if n.mounted => return Err(Errno::Busy),
+            NodeKind::Dir(_) if self.mounted.contains(&ino) => return Err(Errno::Busy),
             NodeKind::Dir(d) if !d.entries.is_empty() => return Err(Errno::Notempty),
             NodeKind::Dir(_) => {}
             _ => return Err(Errno::Notdir),
@@ -339,10 +348,10 @@ impl MemFs {
                 _ => {}
             }
         }
-        let dst_node = dst.map(|d| self.node(d)).transpose()?;
-        if self.node(src)?.mounted || dst_node.is_some_and(|n| n.mounted) {
+        if self.mounted.contains(&src) || dst.is_some_and(|d| self.mounted.contains(&d)) {
             return Err(Errno::Busy);
         }
+        let dst_node = dst.map(|d| self.node(d)).transpose()?;
         if let Some(NodeKind::Dir(d)) = dst_node.map(|n| &n.kind)
             && !d.entries.is_empty()
         {
@@ -445,7 +454,13 @@ impl MemFs {
         Ok(())
     }
 
+    /// Sets the access and modification times; with both `Keep` nothing changes, not even
+    /// the status-change time (Linux `utimensat` with `UTIME_OMIT` twice).
     pub fn set_times(&mut self, ino: Ino, atim: SetTime, mtim: SetTime) -> Result<()> {
+        if (atim, mtim) == (SetTime::Keep, SetTime::Keep) {
+            self.node(ino)?;
+            return Ok(());
+        }
         self.writable()?;
         let now = self.now();
         let n = self.node_mut(ino)?;
@@ -468,26 +483,43 @@ impl MemFs {
 
     /// Registers an open handle so the inode outlives its last name.
     pub fn retain(&mut self, ino: Ino) -> Result<()> {
-        let n = self.node_mut(ino)?;
-        n.open = n.open.checked_add(1).ok_or(Errno::Nfile)?;
+        self.node(ino)?;
+        let n = self.open.entry(ino).or_default();
+        *n = n.checked_add(1).ok_or(Errno::Nfile)?;
         Ok(())
     }
 
     /// Drops an open handle; frees the inode if it has no name left.
     pub fn release(&mut self, ino: Ino) {
-        if let Ok(n) = self.node_mut(ino) {
-            n.open = n.open.saturating_sub(1);
+        if let Some(n) = self.open.get_mut(&ino) {
+            *n -= 1;
+            if *n == 0 {
+                self.open.remove(&ino);
+            }
         }
         self.maybe_free(ino);
     }
 
+    /// Open handles on `ino`.
+    pub fn open_count(&self, ino: Ino) -> u32 {
+        self.open.get(&ino).copied().unwrap_or(0)
+    }
+
     pub fn set_mounted(&mut self, ino: Ino, mounted: bool) -> Result<()> {
-        let n = self.node_mut(ino)?;
-        if !n.is_dir() {
+        if !self.node(ino)?.is_dir() {
             return Err(Errno::Notdir);
         }
-        n.mounted = mounted;
+        if mounted {
+            self.mounted.insert(ino);
+        } else {
+            self.mounted.remove(&ino);
+        }
         Ok(())
+    }
+
+    /// Whether a filesystem is mounted on the directory `ino`.
+    pub fn is_mounted(&self, ino: Ino) -> bool {
+        self.mounted.contains(&ino)
     }
 
     /// `(next cookie, name, inode, type)` for each entry from `cookie` on, `.` and `..` first.
@@ -539,9 +571,20 @@ impl MemFs {
     /// A writable copy-on-write fork: O(1), shares every node and all file data with `self`
     /// until either side changes them. Freeze the original first so that no owned file
     /// blocks get copied when the fork writes.
+    ///
+    /// The fork has no open handles (they belong to whoever opened them in the original) and
+    /// nothing mounted on it; nodes only handles kept alive (unlinked while open) are
+    /// dropped from it.
     pub fn fork(&self) -> MemFs {
         let mut f = self.clone();
         f.readonly = false;
+        f.open.clear();
+        f.mounted.clear();
+        let mut orphans: Vec<Ino> = self.open.keys().copied().collect();
+        orphans.sort_unstable();
+        for ino in orphans {
+            f.maybe_free(ino);
+        }
         f
     }
 

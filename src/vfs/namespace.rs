@@ -109,8 +109,8 @@ impl Vfs {
 
     /// Follows mount points: the root of whatever is mounted on `id`, else `id`.
     pub(crate) fn through_mounts(&self, mut id: NodeId) -> NodeId {
-        while let Ok(n) = self.node(id) {
-            if !n.mounted {
+        while let Ok(fs) = self.fs(id) {
+            if !fs.is_mounted(id.ino) {
                 break;
             }
             match self.mounts.get(&id) {

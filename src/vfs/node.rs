@@ -44,10 +44,6 @@ pub struct Node {
     pub atim: u64,
     pub mtim: u64,
     pub ctim: u64,
-    /// Open handles (fds) on this node; the node is freed when both this and `nlink` are 0.
-    pub open: u32,
-    /// A filesystem is mounted on this directory.
-    pub mounted: bool,
 }
 
 impl Node {
@@ -64,8 +60,6 @@ impl Node {
             atim: now,
             mtim: now,
             ctim: now,
-            open: 0,
-            mounted: false,
         }
     }
 

@@ -1,0 +1,1126 @@
+//! Property tests of the filesystem and its confined resolver:
+//!
+//! a. confinement: on random trees (directories, files, mounts, symlinks that are relative,
+//!    absolute, `..`-laden, dangling or looping) and random paths (existing names, `.`, `..`,
+//!    raw bytes with NUL and non-UTF-8, trailing slashes, long names, long paths), resolving
+//!    from a base directory never yields a node outside the base's subtree, never panics, and
+//!    no operation from the base changes anything outside it;
+//! b. differential: the same tree materialised in a temporary directory, the same path
+//!    resolved by Linux's `openat2(O_PATH, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`; both
+//!    must agree on the outcome and on the file reached;
+//! c. model: random sequences of operations applied to the vfs and to a real directory
+//!    (through `openat2` beneath it and `*at` calls), comparing every result and, at the end,
+//!    the whole tree.
+//!
+//! Known, documented differences between the kernel and WASI/strata, mapped explicitly in
+//! `wasi_errno` and `expected_without_kernel`:
+//! - an escape (`..` above the base, an absolute path or symlink target) is `EXDEV` under
+//!   `RESOLVE_BENEATH` but `EPERM` in WASI (wasmtime's mapping, and strata's);
+//! - a path with a NUL byte cannot reach the kernel (C strings); strata says `EINVAL`;
+//! - a non-UTF-8 path is just bytes to the kernel; WASI paths are strings, strata says
+//!   `EILSEQ` (or `ENAMETOOLONG` when it is also too long: length is checked first);
+//! - `openat2` with `RESOLVE_BENEATH` fails with `EAGAIN` when a rename or mount anywhere on
+//!   the system races with a `..` step; that is retried, never compared.
+//!
+//! Each property runs 2000 cases unless `PROPTEST_CASES` says otherwise.
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::{TestCaseError, TestRunner};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::sync::Arc;
+use strata::vfs::{
+    Errno, FileType, Follow, MemFs, NodeId, OpenOptions, SetTime, Stat, SteppingClock, Vfs,
+};
+
+fn config() -> ProptestConfig {
+    // `ProptestConfig::default()` honours PROPTEST_CASES; without it, 2000 cases.
+    let mut c = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = 2000;
+    }
+    c.source_file = Some(file!());
+    c
+}
+
+/// Runs one property with a manual runner (so that a test can first decide to skip).
+fn run<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
+    S::Value: std::fmt::Debug,
+{
+    let mut runner = TestRunner::new(config());
+    if let Err(e) = runner.run(&strategy, test) {
+        panic!("{e}");
+    }
+}
+
+/// A scratch directory for the host side: on tmpfs when there is one (metadata operations
+/// are many times cheaper there, and path resolution is the same VFS code), else in the
+/// default temporary directory.
+fn scratch_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("strata-vfs-props")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap()
+}
+
+fn clock() -> Arc<SteppingClock> {
+    Arc::new(SteppingClock::new(1_000_000_000, 1))
+}
+
+const OPEN: OpenOptions = OpenOptions {
+    create: false,
+    exclusive: false,
+    truncate: false,
+    directory: false,
+    follow: true,
+};
+
+// ---------------------------------------------------------------------------------------------
+// The Linux side: openat2 and errno mapping
+
+mod kernel {
+    use super::*;
+
+    /// `struct open_how` of openat2(2), defined here so the test does not depend on the libc
+    /// crate's version.
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_BENEATH: u64 = 0x08;
+
+    pub fn errno() -> i32 {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    /// `openat2(dir, path, flags | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`,
+    /// retrying `EAGAIN` (a rename or mount elsewhere on the system raced with `..`).
+    pub fn openat2(dir: RawFd, path: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, i32> {
+        let c = CString::new(path).expect("paths passed to the kernel hold no NUL");
+        let how = OpenHow {
+            flags: (flags | libc::O_CLOEXEC) as u64,
+            mode: if flags & libc::O_CREAT != 0 {
+                u64::from(mode)
+            } else {
+                0
+            },
+            resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        };
+        for _ in 0..10_000 {
+            // SAFETY: a valid C string and a valid open_how of the size passed.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    dir,
+                    c.as_ptr(),
+                    &how as *const OpenHow,
+                    std::mem::size_of::<OpenHow>(),
+                )
+            };
+            if r >= 0 {
+                // SAFETY: a fresh descriptor that nothing else owns.
+                return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
+            }
+            let e = errno();
+            if e != libc::EAGAIN {
+                return Err(e);
+            }
+        }
+        panic!("openat2 kept failing with EAGAIN");
+    }
+
+    /// Whether the kernel has openat2; any failure other than ENOSYS is a test failure.
+    pub fn has_openat2() -> bool {
+        match openat2(libc::AT_FDCWD, b".", libc::O_PATH, 0) {
+            Ok(_) => true,
+            Err(libc::ENOSYS) => false,
+            Err(e) => panic!("openat2 probe failed with errno {e}"),
+        }
+    }
+
+    pub fn fstat(fd: &OwnedFd) -> libc::stat {
+        // SAFETY: an all-zero stat is a valid value; fstat fills it in.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a live descriptor and a valid out pointer.
+        let r = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) };
+        assert_eq!(r, 0, "fstat failed: {}", errno());
+        st
+    }
+
+    /// Maps a host errno to the WASI errno strata must return in the same situation.
+    pub fn wasi_errno(e: i32) -> Errno {
+        match e {
+            libc::ENOENT => Errno::Noent,
+            libc::EEXIST => Errno::Exist,
+            libc::ENOTDIR => Errno::Notdir,
+            libc::EISDIR => Errno::Isdir,
+            libc::ENOTEMPTY => Errno::Notempty,
+            libc::EINVAL => Errno::Inval,
+            libc::ELOOP => Errno::Loop,
+            // RESOLVE_BENEATH reports an escape as EXDEV; WASI says EPERM. (No test here
+            // crosses a host mount, so EXDEV has no other source.)
+            libc::EXDEV => Errno::Perm,
+            libc::EPERM => Errno::Perm,
+            libc::EBUSY => Errno::Busy,
+            libc::ENAMETOOLONG => Errno::Nametoolong,
+            libc::EMLINK => Errno::Mlink,
+            libc::EFBIG => Errno::Fbig,
+            libc::EBADF => Errno::Badf,
+            libc::EACCES => Errno::Acces,
+            libc::EILSEQ => Errno::Ilseq,
+            libc::EROFS => Errno::Rofs,
+            other => panic!("unmapped host errno {other}"),
+        }
+    }
+
+    pub fn check(r: libc::c_int) -> Result<(), Errno> {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(wasi_errno(errno()))
+        }
+    }
+
+    pub fn io(e: std::io::Error) -> Errno {
+        wasi_errno(e.raw_os_error().expect("an OS error"))
+    }
+
+    pub fn filetype(mode: u32) -> FileType {
+        match mode & libc::S_IFMT {
+            libc::S_IFDIR => FileType::Directory,
+            libc::S_IFREG => FileType::RegularFile,
+            libc::S_IFLNK => FileType::SymbolicLink,
+            _ => FileType::Unknown,
+        }
+    }
+}
+
+/// Without the kernel: what strata must answer for paths the kernel cannot judge the WASI
+/// way (NUL bytes, non-UTF-8), or `None` when the kernel is the oracle.
+fn expected_without_kernel(path: &[u8]) -> Option<Errno> {
+    if path.is_empty() {
+        None
+    } else if path.contains(&0) {
+        Some(Errno::Inval)
+    } else if path.len() >= 4096 {
+        // Also ENAMETOOLONG in the kernel, but a non-UTF-8 one never gets there.
+        std::str::from_utf8(path)
+            .is_err()
+            .then_some(Errno::Nametoolong)
+    } else if std::str::from_utf8(path).is_err() {
+        Some(Errno::Ilseq)
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random trees and paths
+
+const LONG_NAME: usize = 255;
+
+/// Entry names in trees; index 6 is a name of exactly NAME_MAX bytes.
+fn tree_name(i: usize) -> String {
+    match i {
+        0 => "a".into(),
+        1 => "b".into(),
+        2 => "c".into(),
+        3 => "é".into(),
+        4 => "..a".into(),
+        5 => ".h".into(),
+        _ => "l".repeat(LONG_NAME),
+    }
+}
+const TREE_NAMES: usize = 7;
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Dir { mount: bool },
+    File,
+    Link(String),
+}
+
+#[derive(Clone, Debug)]
+struct TreeNode {
+    parent: usize,
+    name: String,
+    kind: Kind,
+}
+
+/// A tree; `nodes[0]` is its root directory.
+#[derive(Clone, Debug)]
+struct Tree {
+    nodes: Vec<TreeNode>,
+}
+
+impl Tree {
+    fn path(&self, mut i: usize) -> String {
+        let mut parts = Vec::new();
+        while i != 0 {
+            parts.push(self.nodes[i].name.as_str());
+            i = self.nodes[i].parent;
+        }
+        parts.reverse();
+        parts.join("/")
+    }
+
+    fn dirs(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| matches!(self.nodes[i].kind, Kind::Dir { .. }))
+            .collect()
+    }
+}
+
+/// Symlink targets: relative, absolute, `..`-laden, dangling (`missing`), with trailing
+/// slashes, doubled slashes and over-long components. Loops arise when names repeat.
+fn target_strategy() -> impl Strategy<Value = String> {
+    let comp = prop_oneof![
+        4 => (0..TREE_NAMES).prop_map(tree_name),
+        1 => Just(".".to_string()),
+        3 => Just("..".to_string()),
+        1 => Just("missing".to_string()),
+        1 => Just(String::new()),
+        1 => Just("l".repeat(LONG_NAME + 1)),
+    ];
+    (
+        prop::bool::weighted(0.1),
+        prop::collection::vec(comp, 1..5),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(abs, comps, slash)| {
+            let mut t = if abs { "/".to_string() } else { String::new() };
+            t.push_str(&comps.join("/"));
+            if slash {
+                t.push('/');
+            }
+            if t.is_empty() { ".".to_string() } else { t }
+        })
+}
+
+fn tree_strategy(max_nodes: usize) -> impl Strategy<Value = Tree> {
+    let spec = (
+        any::<Index>(),
+        0..TREE_NAMES,
+        0..10u8,
+        target_strategy(),
+        prop::bool::weighted(0.3),
+    );
+    prop::collection::vec(spec, 0..max_nodes).prop_map(|specs| {
+        let mut nodes = vec![TreeNode {
+            parent: 0,
+            name: String::new(),
+            kind: Kind::Dir { mount: false },
+        }];
+        let mut dirs = vec![0];
+        for (parent, name, kind, target, mount) in specs {
+            let parent = dirs[parent.index(dirs.len())];
+            let name = tree_name(name);
+            if nodes[1..]
+                .iter()
+                .any(|n| n.parent == parent && n.name == name)
+            {
+                continue;
+            }
+            let kind = match kind {
+                0..=3 => Kind::Dir { mount },
+                4..=6 => Kind::File,
+                _ => Kind::Link(target),
+            };
+            if matches!(kind, Kind::Dir { .. }) {
+                dirs.push(nodes.len());
+            }
+            nodes.push(TreeNode { parent, name, kind });
+        }
+        Tree { nodes }
+    })
+}
+
+/// Guest paths as bytes: names that exist (or nearly: `l` × 256), `.`, `..`, empty
+/// components (`//`), raw bytes (NUL, `/`, invalid UTF-8), an optional leading slash, an
+/// optional trailing slash, and now and then a prefix that brings the path near or past
+/// PATH_MAX.
+fn path_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let comp = prop_oneof![
+        8 => (0..TREE_NAMES).prop_map(|i| tree_name(i).into_bytes()),
+        2 => Just(b".".to_vec()),
+        4 => Just(b"..".to_vec()),
+        1 => Just(Vec::new()),
+        1 => prop::collection::vec(any::<u8>(), 1..4),
+        1 => Just(vec![b'l'; LONG_NAME + 1]),
+    ];
+    let prefix = prop_oneof![30 => Just(0usize), 1 => Just(2040), 1 => Just(2048)];
+    (
+        prefix,
+        prop::bool::weighted(0.05),
+        prop::collection::vec(comp, 0..7),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(prefix, abs, comps, slash)| {
+            let mut p = b"./".repeat(prefix);
+            if abs {
+                p.push(b'/');
+            }
+            p.extend(comps.join(&b'/'));
+            if slash {
+                p.push(b'/');
+            }
+            p
+        })
+}
+
+/// A tree built in a vfs: node index -> NodeId (a mounted directory's is the mounted root),
+/// and back (both the mount point and the mounted root map to the index).
+struct Built {
+    v: Vfs,
+    ids: Vec<NodeId>,
+    index: HashMap<NodeId, usize>,
+}
+
+fn build_vfs(tree: &Tree, mounts: bool) -> Built {
+    let mut v = Vfs::new(clock());
+    let mut ids = vec![v.root()];
+    let mut index = HashMap::from([(v.root(), 0)]);
+    for (i, n) in tree.nodes.iter().enumerate().skip(1) {
+        let parent = ids[n.parent];
+        let id = match &n.kind {
+            Kind::Dir { mount } => {
+                let d = v.mkdir(parent, n.name.as_bytes()).unwrap();
+                if mounts && *mount {
+                    index.insert(d, i);
+                    v.mount(d, MemFs::new(0, clock())).unwrap()
+                } else {
+                    d
+                }
+            }
+            Kind::File => {
+                let opts = OpenOptions {
+                    create: true,
+                    exclusive: true,
+                    ..OPEN
+                };
+                let f = v.open(parent, n.name.as_bytes(), opts).unwrap();
+                v.write(f, Some(0), format!("node{i}").as_bytes()).unwrap();
+                v.release(f);
+                f
+            }
+            Kind::Link(target) => {
+                // Below the API, so absolute targets (as an image may hold) get in too.
+                let ino = v
+                    .fs_mut(parent)
+                    .unwrap()
+                    .symlink(parent.ino, &n.name, target)
+                    .unwrap();
+                NodeId { fs: parent.fs, ino }
+            }
+        };
+        ids.push(id);
+        index.insert(id, i);
+    }
+    Built { v, ids, index }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Confinement
+
+/// Every node in the subtree of `base` (mount points and the roots mounted on them).
+fn subtree(v: &Vfs, base: NodeId) -> HashSet<NodeId> {
+    let mut inside = HashSet::from([base]);
+    let mut queue = VecDeque::from([base]);
+    while let Some(dir) = queue.pop_front() {
+        for (_, name, ino, ft) in v.readdir(dir, 2).unwrap() {
+            inside.insert(NodeId { fs: dir.fs, ino });
+            let id = v.lookup(dir, name.as_bytes(), false).unwrap();
+            inside.insert(id);
+            if ft == FileType::Directory {
+                queue.push_back(id);
+            }
+        }
+    }
+    inside
+}
+
+/// Everything reachable from the root without entering `base`: each node's attributes and
+/// each directory's entries.
+fn outside_snapshot(v: &Vfs, base: NodeId) -> BTreeMap<NodeId, (Stat, Vec<(String, u64)>)> {
+    let mut out = BTreeMap::new();
+    let mut queue = VecDeque::from([v.root()]);
+    while let Some(id) = queue.pop_front() {
+        if id == base || out.contains_key(&id) {
+            continue;
+        }
+        let st = v.stat_node(id).unwrap();
+        let mut entries = Vec::new();
+        if st.filetype == FileType::Directory {
+            for (_, name, ino, _) in v.readdir(id, 2).unwrap() {
+                entries.push((name.to_string(), ino));
+                let child = v.lookup(id, name.as_bytes(), false).unwrap();
+                if child != base {
+                    queue.push_back(child);
+                }
+            }
+        }
+        out.insert(id, (st, entries));
+    }
+    out
+}
+
+#[derive(Clone, Debug)]
+enum ConfinedOp {
+    Create(Vec<u8>, bool),
+    Truncate(Vec<u8>),
+    Mkdir(Vec<u8>),
+    Symlink(Vec<u8>, Vec<u8>),
+    Link(Vec<u8>, Vec<u8>, bool),
+    Rename(Vec<u8>, Vec<u8>),
+    Unlink(Vec<u8>),
+    Rmdir(Vec<u8>),
+    SetTimes(Vec<u8>, bool),
+}
+
+fn confined_op() -> impl Strategy<Value = ConfinedOp> {
+    let p = path_strategy;
+    prop_oneof![
+        (p(), any::<bool>()).prop_map(|(a, f)| ConfinedOp::Create(a, f)),
+        p().prop_map(ConfinedOp::Truncate),
+        p().prop_map(ConfinedOp::Mkdir),
+        (p(), p()).prop_map(|(a, b)| ConfinedOp::Symlink(a, b)),
+        (p(), p(), any::<bool>()).prop_map(|(a, b, f)| ConfinedOp::Link(a, b, f)),
+        (p(), p()).prop_map(|(a, b)| ConfinedOp::Rename(a, b)),
+        p().prop_map(ConfinedOp::Unlink),
+        p().prop_map(ConfinedOp::Rmdir),
+        (p(), any::<bool>()).prop_map(|(a, f)| ConfinedOp::SetTimes(a, f)),
+    ]
+}
+
+fn apply_confined(v: &mut Vfs, base: NodeId, op: &ConfinedOp) {
+    let _ = match op {
+        ConfinedOp::Create(p, follow) => {
+            let opts = OpenOptions {
+                create: true,
+                follow: *follow,
+                ..OPEN
+            };
+            v.open(base, p, opts).map(|id| v.release(id))
+        }
+        ConfinedOp::Truncate(p) => {
+            let opts = OpenOptions {
+                truncate: true,
+                ..OPEN
+            };
+            v.open(base, p, opts).map(|id| v.release(id))
+        }
+        ConfinedOp::Mkdir(p) => v.mkdir(base, p).map(drop),
+        ConfinedOp::Symlink(t, p) => v.symlink(t, base, p).map(drop),
+        ConfinedOp::Link(a, b, follow) => v.link(base, a, *follow, base, b),
+        ConfinedOp::Rename(a, b) => v.rename(base, a, base, b),
+        ConfinedOp::Unlink(p) => v.unlink(base, p),
+        ConfinedOp::Rmdir(p) => v.rmdir(base, p),
+        ConfinedOp::SetTimes(p, follow) => {
+            v.set_times(base, p, *follow, SetTime::At(1), SetTime::Now)
+        }
+    };
+}
+
+#[test]
+fn resolution_never_leaves_the_base() {
+    let strategy = (
+        tree_strategy(24),
+        any::<Index>(),
+        prop::collection::vec(path_strategy(), 1..8),
+        prop::collection::vec(confined_op(), 0..4),
+    );
+    run(strategy, |(tree, base, paths, ops)| {
+        let mut b = build_vfs(&tree, true);
+        let dirs = tree.dirs();
+        let base = b.ids[dirs[base.index(dirs.len())]];
+        let inside = subtree(&b.v, base);
+        for p in &paths {
+            for follow in [Follow::Yes, Follow::No, Follow::Entry] {
+                let Ok(r) = b.v.resolve(base, p, follow) else {
+                    continue;
+                };
+                if let Some(n) = r.node {
+                    prop_assert!(inside.contains(&n), "{p:?} {follow:?} reached {n:?}");
+                }
+                if let Some((dir, name)) = &r.entry {
+                    prop_assert!(inside.contains(dir), "{p:?} {follow:?}: entry in {dir:?}");
+                    prop_assert!(!name.is_empty() && !name.contains('/'));
+                    prop_assert!(&**name != "." && &**name != "..");
+                }
+            }
+            if let Ok(t) = b.v.readlink(base, p) {
+                prop_assert!(!t.is_empty());
+            }
+        }
+        let before = outside_snapshot(&b.v, base);
+        for op in &ops {
+            apply_confined(&mut b.v, base, op);
+            prop_assert_eq!(&before, &outside_snapshot(&b.v, base), "after {:?}", op);
+        }
+        // Whatever happened, every node a path reaches is still beneath the base.
+        let inside = subtree(&b.v, base);
+        for p in &paths {
+            if let Ok(n) = b.v.lookup(base, p, true) {
+                prop_assert!(inside.contains(&n), "{p:?} reached {n:?} after the ops");
+            }
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) Differential resolution against openat2
+
+/// Creates `tree` under `dir`; returns host inode -> node index.
+fn materialise(tree: &Tree, dir: &Path) -> HashMap<u64, usize> {
+    let mut map = HashMap::from([(std::fs::metadata(dir).unwrap().ino(), 0)]);
+    for (i, n) in tree.nodes.iter().enumerate().skip(1) {
+        let path = dir.join(tree.path(i));
+        match &n.kind {
+            Kind::Dir { .. } => std::fs::create_dir(&path).unwrap(),
+            Kind::File => std::fs::write(&path, format!("node{i}")).unwrap(),
+            Kind::Link(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
+        }
+        map.insert(std::fs::symlink_metadata(&path).unwrap().ino(), i);
+    }
+    map
+}
+
+fn open_dir(path: &Path) -> OwnedFd {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    assert!(fd >= 0, "open {path:?}: {}", kernel::errno());
+    // SAFETY: a fresh descriptor.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+#[test]
+fn resolution_agrees_with_openat2() {
+    if !kernel::has_openat2() {
+        eprintln!("SKIPPED resolution_agrees_with_openat2: the kernel has no openat2 (ENOSYS)");
+        return;
+    }
+    let strategy = (
+        tree_strategy(20),
+        any::<Index>(),
+        prop::collection::vec(path_strategy(), 1..8),
+    );
+    run(strategy, |(tree, base, paths)| {
+        let b = build_vfs(&tree, false);
+        let tmp = scratch_dir();
+        let host = materialise(&tree, tmp.path());
+        let dirs = tree.dirs();
+        let base_index = dirs[base.index(dirs.len())];
+        let base = b.ids[base_index];
+        let base_fd = open_dir(&tmp.path().join(tree.path(base_index)));
+        for p in &paths {
+            for follow in [true, false] {
+                let ours = b.v.lookup(base, p, follow).map(|id| b.index[&id]);
+                if let Some(e) = expected_without_kernel(p) {
+                    prop_assert_eq!(ours, Err(e), "{:?}", p);
+                    continue;
+                }
+                let flags = libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW };
+                let theirs = kernel::openat2(base_fd.as_raw_fd(), p, flags, 0)
+                    .map(|fd| host[&kernel::fstat(&fd).st_ino])
+                    .map_err(kernel::wasi_errno);
+                prop_assert_eq!(
+                    ours,
+                    theirs,
+                    "path {:?} from {:?}, follow {}",
+                    String::from_utf8_lossy(p),
+                    tree.path(base_index),
+                    follow
+                );
+            }
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) Model: operation sequences against a real directory
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create {
+        path: String,
+        excl: bool,
+        trunc: bool,
+    },
+    Write {
+        path: String,
+        offset: Option<u64>,
+        data: Vec<u8>,
+    },
+    Truncate {
+        path: String,
+        size: u64,
+    },
+    Read {
+        path: String,
+    },
+    Mkdir {
+        path: String,
+    },
+    Rmdir {
+        path: String,
+    },
+    Unlink {
+        path: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Link {
+        from: String,
+        to: String,
+        follow: bool,
+    },
+    Symlink {
+        target: String,
+        path: String,
+    },
+    Readdir {
+        path: String,
+    },
+    Stat {
+        path: String,
+        follow: bool,
+    },
+}
+
+/// What an operation returns, in a form both sides produce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Out {
+    Unit,
+    Bytes(Vec<u8>),
+    List(Vec<(String, FileType)>),
+    /// Type, link count, and size for non-directories (directory sizes are not comparable).
+    Stat(FileType, u64, Option<u64>),
+}
+
+/// Paths over a small alphabet, mostly short, so that operations often meet what earlier
+/// ones created.
+fn model_path() -> impl Strategy<Value = String> {
+    let comp = || {
+        prop_oneof![
+            6 => Just("a"),
+            6 => Just("b"),
+            4 => Just("c"),
+            1 => Just("."),
+            1 => Just(".."),
+        ]
+    };
+    let comps = prop_oneof![
+        5 => prop::collection::vec(comp(), 1..=1),
+        4 => prop::collection::vec(comp(), 2..=2),
+        1 => prop::collection::vec(comp(), 3..=4),
+    ];
+    (comps, prop::bool::weighted(0.1)).prop_map(|(c, slash)| {
+        let mut p = c.join("/");
+        if slash {
+            p.push('/');
+        }
+        p
+    })
+}
+
+fn model_target() -> impl Strategy<Value = String> {
+    let comp = prop_oneof![
+        3 => Just("a"),
+        3 => Just("b"),
+        2 => Just("c"),
+        1 => Just("."),
+        2 => Just(".."),
+    ];
+    (
+        prop::collection::vec(comp, 1..4),
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(|(c, slash)| {
+            let mut p = c.join("/");
+            if slash {
+                p.push('/');
+            }
+            p
+        })
+}
+
+fn model_op() -> impl Strategy<Value = Op> {
+    let p = model_path;
+    let offset = prop_oneof![4 => 0..40u64, 1 => 65_530..65_545u64, 1 => Just(200_000u64)];
+    let size = prop_oneof![4 => 0..40u64, 1 => 65_530..65_545u64];
+    prop_oneof![
+        4 => (p(), prop::bool::weighted(0.3), prop::bool::weighted(0.3))
+            .prop_map(|(path, excl, trunc)| Op::Create { path, excl, trunc }),
+        3 => (p(), prop::option::weighted(0.8, offset), prop::collection::vec(any::<u8>(), 0..12))
+            .prop_map(|(path, offset, data)| Op::Write { path, offset, data }),
+        1 => (p(), size).prop_map(|(path, size)| Op::Truncate { path, size }),
+        2 => p().prop_map(|path| Op::Read { path }),
+        4 => p().prop_map(|path| Op::Mkdir { path }),
+        2 => p().prop_map(|path| Op::Rmdir { path }),
+        2 => p().prop_map(|path| Op::Unlink { path }),
+        3 => (p(), p()).prop_map(|(from, to)| Op::Rename { from, to }),
+        2 => (p(), p(), any::<bool>()).prop_map(|(from, to, follow)| Op::Link { from, to, follow }),
+        2 => (model_target(), p()).prop_map(|(target, path)| Op::Symlink { target, path }),
+        2 => p().prop_map(|path| Op::Readdir { path }),
+        2 => (p(), any::<bool>()).prop_map(|(path, follow)| Op::Stat { path, follow }),
+    ]
+}
+
+fn run_vfs(v: &mut Vfs, root: NodeId, op: &Op) -> Result<Out, Errno> {
+    match op {
+        Op::Create { path, excl, trunc } => {
+            let opts = OpenOptions {
+                create: true,
+                exclusive: *excl,
+                truncate: *trunc,
+                ..OPEN
+            };
+            let id = v.open(root, path.as_bytes(), opts)?;
+            v.release(id);
+            Ok(Out::Unit)
+        }
+        Op::Write { path, offset, data } => {
+            let id = v.open(root, path.as_bytes(), OPEN)?;
+            let r = v.write(id, *offset, data);
+            v.release(id);
+            r.map(|_| Out::Unit)
+        }
+        Op::Truncate { path, size } => {
+            let id = v.open(root, path.as_bytes(), OPEN)?;
+            let r = v.set_size(id, *size);
+            v.release(id);
+            r.map(|_| Out::Unit)
+        }
+        Op::Read { path } => {
+            let id = v.open(root, path.as_bytes(), OPEN)?;
+            let r = read_all(v, id);
+            v.release(id);
+            r.map(Out::Bytes)
+        }
+        Op::Mkdir { path } => v.mkdir(root, path.as_bytes()).map(|_| Out::Unit),
+        Op::Rmdir { path } => v.rmdir(root, path.as_bytes()).map(|_| Out::Unit),
+        Op::Unlink { path } => v.unlink(root, path.as_bytes()).map(|_| Out::Unit),
+        Op::Rename { from, to } => v
+            .rename(root, from.as_bytes(), root, to.as_bytes())
+            .map(|_| Out::Unit),
+        Op::Link { from, to, follow } => v
+            .link(root, from.as_bytes(), *follow, root, to.as_bytes())
+            .map(|_| Out::Unit),
+        Op::Symlink { target, path } => v
+            .symlink(target.as_bytes(), root, path.as_bytes())
+            .map(|_| Out::Unit),
+        Op::Readdir { path } => {
+            let opts = OpenOptions {
+                directory: true,
+                ..OPEN
+            };
+            let id = v.open(root, path.as_bytes(), opts)?;
+            let r = v.readdir(id, 0);
+            v.release(id);
+            let mut list: Vec<_> = r?
+                .into_iter()
+                .filter(|(_, n, _, _)| &**n != "." && &**n != "..")
+                .map(|(_, n, _, t)| (n.to_string(), t))
+                .collect();
+            list.sort_by(|x, y| x.0.cmp(&y.0));
+            Ok(Out::List(list))
+        }
+        Op::Stat { path, follow } => {
+            let st = v.stat(root, path.as_bytes(), *follow)?;
+            let size = (st.filetype != FileType::Directory).then_some(st.size);
+            Ok(Out::Stat(st.filetype, st.nlink, size))
+        }
+    }
+}
+
+fn read_all(v: &Vfs, id: NodeId) -> Result<Vec<u8>, Errno> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = v.read(id, out.len() as u64, &mut buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The host side: a temporary directory reached only through `openat2(RESOLVE_BENEATH)` and
+/// `*at` calls on a final component, so no symlink can lead the test outside it.
+struct Host {
+    dir: tempfile::TempDir,
+    root: OwnedFd,
+}
+
+impl Host {
+    fn new() -> Host {
+        let dir = scratch_dir();
+        let root = open_dir(dir.path());
+        Host { dir, root }
+    }
+
+    fn open(&self, path: &str, flags: i32) -> Result<OwnedFd, Errno> {
+        kernel::openat2(self.root.as_raw_fd(), path.as_bytes(), flags, 0o644)
+            .map_err(kernel::wasi_errno)
+    }
+
+    /// The directory holding the final component of `path`, and that component (with its
+    /// trailing slashes, which the `*at` calls interpret). A final `.` or `..` is checked for
+    /// an escape first, as strata resolves the whole path.
+    fn parent(&self, path: &str) -> Result<(OwnedFd, CString), Errno> {
+        let trimmed = path.trim_end_matches('/');
+        let (dir, last) = match trimmed.rfind('/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (".", path),
+        };
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let fd = self.open(dir, libc::O_PATH | libc::O_DIRECTORY)?;
+        let name = last.trim_end_matches('/');
+        if (name == "." || name == "..")
+            && matches!(
+                self.open(path, libc::O_PATH | libc::O_NOFOLLOW),
+                Err(Errno::Perm)
+            )
+        {
+            return Err(Errno::Perm);
+        }
+        Ok((fd, CString::new(last).unwrap()))
+    }
+
+    fn run(&self, op: &Op) -> Result<Out, Errno> {
+        use kernel::{check, io};
+        match op {
+            Op::Create { path, excl, trunc } => {
+                let mut flags = libc::O_CREAT | libc::O_RDWR;
+                if *excl {
+                    flags |= libc::O_EXCL;
+                }
+                if *trunc {
+                    flags |= libc::O_TRUNC;
+                }
+                self.open(path, flags)?;
+                Ok(Out::Unit)
+            }
+            Op::Write { path, offset, data } => {
+                let append = if offset.is_none() { libc::O_APPEND } else { 0 };
+                let mut f = File::from(self.open(path, libc::O_WRONLY | append)?);
+                match offset {
+                    Some(o) => f.write_all_at(data, *o),
+                    None => f.write_all(data),
+                }
+                .map_err(io)?;
+                Ok(Out::Unit)
+            }
+            Op::Truncate { path, size } => {
+                let f = File::from(self.open(path, libc::O_WRONLY)?);
+                f.set_len(*size).map_err(io)?;
+                Ok(Out::Unit)
+            }
+            Op::Read { path } => {
+                let mut f = File::from(self.open(path, libc::O_RDONLY)?);
+                let mut v = Vec::new();
+                f.read_to_end(&mut v).map_err(io)?;
+                Ok(Out::Bytes(v))
+            }
+            Op::Mkdir { path } => {
+                let (d, name) = self.parent(path)?;
+                // SAFETY: a live descriptor and a C string.
+                check(unsafe { libc::mkdirat(d.as_raw_fd(), name.as_ptr(), 0o755) })?;
+                Ok(Out::Unit)
+            }
+            Op::Rmdir { path } | Op::Unlink { path } => {
+                let flags = if matches!(op, Op::Rmdir { .. }) {
+                    libc::AT_REMOVEDIR
+                } else {
+                    0
+                };
+                let (d, name) = self.parent(path)?;
+                // SAFETY: as above.
+                check(unsafe { libc::unlinkat(d.as_raw_fd(), name.as_ptr(), flags) })?;
+                Ok(Out::Unit)
+            }
+            Op::Rename { from, to } => {
+                let (d1, n1) = self.parent(from)?;
+                let (d2, n2) = self.parent(to)?;
+                // SAFETY: as above.
+                check(unsafe {
+                    libc::renameat(d1.as_raw_fd(), n1.as_ptr(), d2.as_raw_fd(), n2.as_ptr())
+                })?;
+                Ok(Out::Unit)
+            }
+            Op::Link { from, to, follow } => {
+                // The source is resolved beneath the root first (a symlink must not be
+                // followed out of it), then linked by descriptor (AT_EMPTY_PATH).
+                let nofollow = if *follow { 0 } else { libc::O_NOFOLLOW };
+                let src = self.open(from, libc::O_PATH | nofollow)?;
+                let (d, name) = self.parent(to)?;
+                // SAFETY: as above; "" with AT_EMPTY_PATH names `src` itself.
+                check(unsafe {
+                    libc::linkat(
+                        src.as_raw_fd(),
+                        c"".as_ptr(),
+                        d.as_raw_fd(),
+                        name.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    )
+                })?;
+                Ok(Out::Unit)
+            }
+            Op::Symlink { target, path } => {
+                let (d, name) = self.parent(path)?;
+                let t = CString::new(target.as_str()).unwrap();
+                // SAFETY: as above.
+                check(unsafe { libc::symlinkat(t.as_ptr(), d.as_raw_fd(), name.as_ptr()) })?;
+                Ok(Out::Unit)
+            }
+            Op::Readdir { path } => {
+                let fd = self.open(path, libc::O_RDONLY | libc::O_DIRECTORY)?;
+                let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+                let mut list = Vec::new();
+                for e in std::fs::read_dir(proc_path).map_err(io)? {
+                    let e = e.map_err(io)?;
+                    let t = e.file_type().map_err(io)?;
+                    let ft = if t.is_dir() {
+                        FileType::Directory
+                    } else if t.is_symlink() {
+                        FileType::SymbolicLink
+                    } else {
+                        FileType::RegularFile
+                    };
+                    list.push((e.file_name().into_string().unwrap(), ft));
+                }
+                list.sort_by(|x, y| x.0.cmp(&y.0));
+                Ok(Out::List(list))
+            }
+            Op::Stat { path, follow } => {
+                let nofollow = if *follow { 0 } else { libc::O_NOFOLLOW };
+                let st = kernel::fstat(&self.open(path, libc::O_PATH | nofollow)?);
+                let ft = kernel::filetype(st.st_mode);
+                let size = (ft != FileType::Directory).then_some(st.st_size as u64);
+                Ok(Out::Stat(ft, st.st_nlink, size))
+            }
+        }
+    }
+}
+
+/// One entry of a whole-tree snapshot: type, link count, and contents or target.
+type Snap = BTreeMap<String, (FileType, u64, Vec<u8>)>;
+
+fn snapshot_vfs(v: &Vfs, dir: NodeId, prefix: &str, out: &mut Snap) {
+    for (_, name, _, _) in v.readdir(dir, 2).unwrap() {
+        let id = v.lookup(dir, name.as_bytes(), false).unwrap();
+        let st = v.stat_node(id).unwrap();
+        let path = format!("{prefix}{name}");
+        let data = match st.filetype {
+            FileType::RegularFile => read_all(v, id).unwrap(),
+            FileType::SymbolicLink => v
+                .readlink(dir, name.as_bytes())
+                .unwrap()
+                .as_bytes()
+                .to_vec(),
+            _ => Vec::new(),
+        };
+        out.insert(path.clone(), (st.filetype, st.nlink, data));
+        if st.filetype == FileType::Directory {
+            snapshot_vfs(v, id, &format!("{path}/"), out);
+        }
+    }
+}
+
+/// The host tree, walked without following any symlink.
+fn snapshot_host(dir: &Path, prefix: &str, out: &mut Snap) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        let md = std::fs::symlink_metadata(e.path()).unwrap();
+        let ft = kernel::filetype(md.mode());
+        let path = format!("{prefix}{name}");
+        let data = match ft {
+            FileType::RegularFile => std::fs::read(e.path()).unwrap(),
+            FileType::SymbolicLink => std::fs::read_link(e.path())
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec(),
+            _ => Vec::new(),
+        };
+        out.insert(path.clone(), (ft, md.nlink(), data));
+        if ft == FileType::Directory {
+            snapshot_host(&e.path(), &format!("{path}/"), out);
+        }
+    }
+}
+
+#[test]
+fn operations_agree_with_a_real_directory() {
+    if !kernel::has_openat2() {
+        eprintln!(
+            "SKIPPED operations_agree_with_a_real_directory: the kernel has no openat2 \
+             (ENOSYS), so the host side could not be kept inside its directory"
+        );
+        return;
+    }
+    // Outcome counts, printed at the end, to show the sequences do reach deep states.
+    let outcomes = std::sync::Mutex::new(BTreeMap::<String, u64>::new());
+    run(prop::collection::vec(model_op(), 1..60), |ops| {
+        let mut v = Vfs::new(clock());
+        let root = v.root();
+        let host = Host::new();
+        // Halfway, fork the filesystem (O(1), copy-on-write): whatever follows must leave
+        // the fork as it was.
+        let mut fork: Option<(Vfs, Snap)> = None;
+        for (i, op) in ops.iter().enumerate() {
+            if i == ops.len() / 2 {
+                let copy = Vfs::with_root(v.fs(root).unwrap().fork(), clock());
+                let mut snap = Snap::new();
+                snapshot_vfs(&copy, copy.root(), "", &mut snap);
+                fork = Some((copy, snap));
+            }
+            let ours = run_vfs(&mut v, root, op);
+            let theirs = host.run(op);
+            let kind = format!("{op:?}");
+            let kind = kind.split_whitespace().next().unwrap_or("");
+            let key = match &ours {
+                Ok(_) => format!("{kind} ok"),
+                Err(e) => format!("{kind} {e}"),
+            };
+            *outcomes.lock().unwrap().entry(key).or_default() += 1;
+            prop_assert_eq!(ours, theirs, "op #{}: {:?}", i, op);
+        }
+        let (mut a, mut b) = (Snap::new(), Snap::new());
+        snapshot_vfs(&v, root, "", &mut a);
+        snapshot_host(host.dir.path(), "", &mut b);
+        prop_assert_eq!(a, b, "trees differ at the end");
+        let root_links = v.stat_node(root).unwrap().nlink;
+        let host_links = std::fs::metadata(host.dir.path()).unwrap().nlink();
+        prop_assert_eq!(root_links, host_links);
+        let (copy, snap) = fork.expect("forked halfway");
+        let mut now = Snap::new();
+        snapshot_vfs(&copy, copy.root(), "", &mut now);
+        prop_assert_eq!(snap, now, "the fork changed");
+        Ok(())
+    });
+    eprintln!("model outcomes: {:?}", outcomes.lock().unwrap());
+}
