@@ -1,0 +1,416 @@
+//! Images, layers and overlays end to end: tar and tar.gz images mounted through the CLI,
+//! OCI layers stacking with whiteouts and opaque directories, `--save-fs`/`--save-diff`,
+//! hostile archives rejected naming the entry, and the copy-on-write fork semantics (lazy
+//! copy-up, renames of lower directories, hard links across copy-up, read-only layers).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use strata::image::{LoadOptions, load_bytes, stack};
+use strata::vfs::{Errno, FileData, MemFs, OpenOptions, SetTime, SystemClock, Vfs};
+
+enum E<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a [u8]),
+    Link(&'a str, &'a str),
+    Hard(&'a str, &'a str),
+}
+
+/// A tar built with the `tar` crate (mtime 1_000_000, mode 0o644/0o755).
+fn tar(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(1_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        match e {
+            E::Dir(p) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, p, &[][..]).unwrap();
+            }
+            E::File(p, data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, p, *data).unwrap();
+            }
+            E::Link(p, target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                h.set_size(0);
+                b.append_link(&mut h, p, target).unwrap();
+            }
+            E::Hard(p, target) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_mode(0o644);
+                h.set_size(0);
+                b.append_link(&mut h, p, target).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn cat() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/wasm/cat.wasm")
+}
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("the strata binary runs")
+}
+
+fn put(dir: &Path, name: &str, data: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// Member names of a tar, in archive order.
+fn members(data: &[u8]) -> Vec<String> {
+    tar::Archive::new(data)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn base_tar() -> Vec<u8> {
+    tar(&[
+        E::Dir("etc"),
+        E::File("etc/a", b"lower a\n"),
+        E::File("etc/b", b"lower b\n"),
+        E::Dir("d"),
+        E::File("d/x", b"x\n"),
+        E::File("d/y", b"y\n"),
+        E::Dir("usr/bin"),
+        E::File("usr/bin/python3.12", b"python\n"),
+        E::Link("usr/bin/python3", "python3.12"),
+        E::File("data/one", b"shared inode\n"),
+        E::Hard("data/two", "data/one"),
+    ])
+}
+
+#[test]
+fn tar_and_gzip_images_are_mounted_and_detected_by_magic() {
+    let t = tempfile::tempdir().unwrap();
+    let plain = put(t.path(), "base.tar", &base_tar());
+    // A gzip archive with a misleading name: detected by its magic bytes.
+    let gz = put(t.path(), "compressed.tar", &gzip(&base_tar()));
+    let c = cat();
+    for (img, at) in [(&plain, ""), (&gz, "/img")] {
+        let spec = format!("{img}::{at}/");
+        let (a, py) = (format!("{at}/etc/a"), format!("{at}/usr/bin/python3"));
+        let o = strata(&["run", "--image", &spec, c.to_str().unwrap(), &a, &py]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.stdout, b"lower a\npython\n");
+    }
+}
+
+#[test]
+fn oci_layers_stack_with_whiteouts_and_opaque_dirs() {
+    let t = tempfile::tempdir().unwrap();
+    let base = put(t.path(), "base.tar", &base_tar());
+    let layer = put(
+        t.path(),
+        "layer.tar",
+        &tar(&[
+            E::File("etc/.wh.a", b""),
+            E::File("etc/c", b"upper c\n"),
+            E::File("etc/b", b"upper b\n"),
+            E::Dir("d"),
+            E::File("d/.wh..wh..opq", b""),
+            E::File("d/z", b"z\n"),
+        ]),
+    );
+    let out = t.path().join("full.tar");
+    let c = cat();
+    let o = strata(&[
+        "run",
+        "--image",
+        &base,
+        "--image",
+        &layer,
+        "--save-fs",
+        out.to_str().unwrap(),
+        c.to_str().unwrap(),
+        "/etc/b",
+        "/etc/c",
+        "/d/z",
+        "/etc/a",
+        "/d/x",
+    ]);
+    assert_eq!(o.stdout, b"upper b\nupper c\nz\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cat: /etc/a: ") && err.contains("cat: /d/x: "),
+        "{err}"
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let names = members(&std::fs::read(out).unwrap());
+    assert_eq!(
+        names,
+        [
+            "./",
+            "d/",
+            "d/z",
+            "data/",
+            "data/one",
+            "data/two",
+            "etc/",
+            "etc/b",
+            "etc/c",
+            "usr/",
+            "usr/bin/",
+            "usr/bin/python3",
+            "usr/bin/python3.12"
+        ]
+    );
+}
+
+/// Creates `new.txt` in `tmp`, writes "data", unlinks `etc/a`.
+const WRITER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_unlink_file" (func $unlink (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_create_directory" (func $mkdir (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "tmp/new.txt")
+  (data (i32.const 16) "etc/a")
+  (data (i32.const 32) "data")
+  (data (i32.const 40) "tmp")
+  (func $check (param i32) (if (local.get 0) (then (call $exit (local.get 0)))))
+  (func (export "_start")
+    (i32.store (i32.const 64) (i32.const 32))
+    (i32.store (i32.const 68) (i32.const 4))
+    (call $check (call $mkdir (i32.const 3) (i32.const 40) (i32.const 3)))
+    (call $check (call $open (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 11) (i32.const 1)
+      (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 80)))
+    (call $check (call $write (i32.load (i32.const 80)) (i32.const 64) (i32.const 1) (i32.const 84)))
+    (call $check (call $unlink (i32.const 3) (i32.const 16) (i32.const 5)))))"#;
+
+#[test]
+fn save_diff_holds_changes_and_whiteouts_only() {
+    let t = tempfile::tempdir().unwrap();
+    let base = put(t.path(), "base.tar", &base_tar());
+    let m = put(t.path(), "w.wat", WRITER.as_bytes());
+    let diff = t.path().join("diff.tar");
+    let o = strata(&[
+        "run",
+        "--image",
+        &base,
+        "--save-diff",
+        diff.to_str().unwrap(),
+        &m,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let data = std::fs::read(&diff).unwrap();
+    assert_eq!(
+        members(&data),
+        ["./", "etc/", "etc/.wh.a", "tmp/", "tmp/new.txt"]
+    );
+
+    // The diff applied as a layer over the base gives the run's final tree.
+    let full = t.path().join("full.tar");
+    let o = strata(&[
+        "run",
+        "--image",
+        &base,
+        "--save-fs",
+        full.to_str().unwrap(),
+        &m,
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let layered = t.path().join("layered.tar");
+    let c = cat();
+    let diff_s = diff.to_str().unwrap();
+    let o = strata(&[
+        "run",
+        "--image",
+        &base,
+        "--image",
+        diff_s,
+        "--save-fs",
+        layered.to_str().unwrap(),
+        c.to_str().unwrap(),
+        "/tmp/new.txt",
+    ]);
+    assert_eq!(o.stdout, b"data");
+    assert_eq!(
+        members(&std::fs::read(&layered).unwrap()),
+        members(&std::fs::read(&full).unwrap())
+    );
+}
+
+#[test]
+fn save_fs_of_an_unchanged_image_is_reproducible() {
+    let t = tempfile::tempdir().unwrap();
+    let base = put(t.path(), "base.tar", &base_tar());
+    let c = cat();
+    let mut outs = Vec::new();
+    for i in 0..2 {
+        let out = t.path().join(format!("out{i}.tar"));
+        let o = strata(&[
+            "run",
+            "--image",
+            &base,
+            "--save-fs",
+            out.to_str().unwrap(),
+            c.to_str().unwrap(),
+            "/etc/a",
+        ]);
+        assert_eq!(o.status.code(), Some(0));
+        outs.push(std::fs::read(out).unwrap());
+    }
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn hostile_image_is_rejected_naming_the_entry() {
+    let t = tempfile::tempdir().unwrap();
+    // A member named "../evil", written with a raw header (the tar crate refuses the name).
+    let mut h = tar::Header::new_ustar();
+    h.as_mut_bytes()[..7].copy_from_slice(b"../evil");
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let mut data = h.as_bytes().to_vec();
+    data.extend_from_slice(&[b'p', b'w', b'n', b'\n']);
+    data.resize(data.len() + 508 + 1024, 0);
+    let img = put(t.path(), "evil.tar", &data);
+    let c = cat();
+    let o = strata(&["run", "--image", &img, c.to_str().unwrap(), "/evil"]);
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("../evil") && err.contains("evil.tar"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!t.path().join("evil").exists() && !Path::new("/evil").exists());
+}
+
+fn base_image() -> strata::image::Image {
+    load_bytes(base_tar().into(), &LoadOptions::oci()).unwrap()
+}
+
+fn read(vfs: &Vfs, path: &str) -> Result<Vec<u8>, Errno> {
+    let id = vfs.lookup(vfs.root(), path.as_bytes(), true)?;
+    let mut buf = vec![0u8; 4096];
+    let n = vfs.read(id, 0, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+#[test]
+fn forks_copy_up_lazily_and_keep_the_base_intact() {
+    let image = base_image();
+    let fs = stack(std::slice::from_ref(&image)).unwrap();
+    let mut vfs = Vfs::with_root(fs, Arc::new(SystemClock));
+    let root = vfs.root();
+
+    // Metadata-only change: the contents stay the very same shared buffer.
+    let a = vfs.lookup(root, b"etc/a", true).unwrap();
+    vfs.set_times_node(a, SetTime::At(5), SetTime::At(6))
+        .unwrap();
+    let base_buf = image.fs.file(a.ino).unwrap().as_whole().unwrap().as_ptr();
+    let fork_buf = vfs
+        .fs(a)
+        .unwrap()
+        .file(a.ino)
+        .unwrap()
+        .as_whole()
+        .unwrap()
+        .as_ptr();
+    assert_eq!(base_buf, fork_buf, "set_times copied no data");
+
+    // A directory of the lower layer renames fine (no EXDEV), the base is untouched.
+    vfs.rename(root, b"d", root, b"renamed").unwrap();
+    assert_eq!(read(&vfs, "renamed/x").unwrap(), b"x\n");
+    assert_eq!(read(&vfs, "d/x"), Err(Errno::Noent));
+    let mut base_vfs = Vfs::with_root(image.fs.clone(), Arc::new(SystemClock));
+    assert_eq!(read(&base_vfs, "d/x").unwrap(), b"x\n");
+
+    // Hard links keep their identity across copy-up.
+    let one = vfs
+        .open(
+            root,
+            b"data/one",
+            OpenOptions {
+                follow: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    vfs.write(one, Some(0), b"SHARED").unwrap();
+    vfs.release(one);
+    assert_eq!(read(&vfs, "data/two").unwrap(), b"SHARED inode\n");
+    assert_eq!(vfs.stat(root, b"data/two", true).unwrap().nlink, 2);
+    assert_eq!(read(&base_vfs, "data/two").unwrap(), b"shared inode\n");
+
+    // A guest-made name that looks like a whiteout is just a name.
+    vfs.write_file(root, "etc/.wh.b", FileData::from_bytes("".into()))
+        .unwrap();
+    assert_eq!(read(&vfs, "etc/b").unwrap(), b"lower b\n");
+
+    // The image itself is a read-only layer.
+    let base_root = base_vfs.root();
+    assert_eq!(base_vfs.mkdir(base_root, b"new").err(), Some(Errno::Rofs));
+    assert_eq!(
+        base_vfs.unlink(base_root, b"etc/a").err(),
+        Some(Errno::Rofs)
+    );
+}
+
+#[test]
+fn forks_are_independent() {
+    let image = base_image();
+    let mut forks: Vec<MemFs> = (0..100).map(|_| image.fs.fork()).collect();
+    for (i, fs) in forks.iter_mut().enumerate() {
+        let root = fs.root();
+        fs.create_file_with(
+            root,
+            &format!("only-{i}"),
+            FileData::from_bytes("x".into()),
+            0o644,
+        )
+        .unwrap();
+    }
+    for (i, fs) in forks.iter().enumerate() {
+        let root = fs.root();
+        assert!(fs.lookup(root, &format!("only-{i}")).unwrap().is_some());
+        assert!(
+            fs.lookup(root, &format!("only-{}", (i + 1) % 100))
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert!(
+        image
+            .fs
+            .lookup(image.fs.root(), "only-0")
+            .unwrap()
+            .is_none()
+    );
+}
