@@ -414,3 +414,52 @@ fn forks_are_independent() {
             .is_none()
     );
 }
+
+#[test]
+fn absolute_symlinks_in_images_resolve_from_the_root_but_stay_confined() {
+    let image = load_bytes(
+        tar(&[
+            E::File("usr/bin/python3.12", b"python\n"),
+            E::Link("usr/bin/python3", "/usr/bin/python3.12"),
+            E::Link("usr/lib/up", "/"),
+            E::File("etc/secret", b"s\n"),
+            E::Link("usr/lib/to-etc", "/etc/secret"),
+            E::Link("usr/lib/nowhere", "/etc/missing"),
+            E::Link("usr/lib/dotdot", "/../../usr/bin/python3.12"),
+        ])
+        .into(),
+        &LoadOptions::oci(),
+    )
+    .unwrap();
+    let vfs = Vfs::with_root(
+        stack(std::slice::from_ref(&image)).unwrap(),
+        Arc::new(SystemClock),
+    );
+    let root = vfs.root();
+    // From the root: absolute targets resolve against the virtual root; `..` stops there.
+    assert_eq!(read(&vfs, "usr/bin/python3").unwrap(), b"python\n");
+    assert_eq!(read(&vfs, "usr/lib/dotdot").unwrap(), b"python\n");
+    assert_eq!(read(&vfs, "usr/lib/up/etc/secret").unwrap(), b"s\n");
+    // From a base beneath the root: allowed only if the walk ends inside the base.
+    let usr = vfs.lookup(root, b"usr", true).unwrap();
+    let mut buf = [0u8; 16];
+    let py = vfs.lookup(usr, b"bin/python3", true).unwrap();
+    assert_eq!(vfs.read(py, 0, &mut buf).unwrap(), 7);
+    assert_eq!(
+        vfs.lookup(usr, b"lib/to-etc", true).err(),
+        Some(Errno::Perm)
+    );
+    assert_eq!(vfs.lookup(usr, b"lib/up", true).err(), Some(Errno::Perm));
+    // Errors met outside the base do not reveal what exists there.
+    assert_eq!(
+        vfs.lookup(usr, b"lib/nowhere", true).err(),
+        Some(Errno::Perm)
+    );
+    assert_eq!(
+        vfs.lookup(root, b"usr/lib/nowhere", true).err(),
+        Some(Errno::Noent)
+    );
+    // A guest still cannot create an absolute symlink.
+    let mut vfs = vfs;
+    assert_eq!(vfs.symlink(b"/etc", root, b"mine").err(), Some(Errno::Perm));
+}

@@ -198,6 +198,9 @@ fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
         let (host, guest, comps) = split_spec("dir", spec, spec)?;
         let root = vfs.root();
         let target = if comps.is_empty() {
+            if let Ok(fs) = vfs.fs_mut(root) {
+                fs.set_abs_symlinks_in_root(true);
+            }
             root
         } else {
             let at = vfs.mkdir_all(root, &comps.join("/")).map_err(|e| {
@@ -205,8 +208,11 @@ fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
                     "--dir {spec:?}: cannot create guest path {guest}: {e}"
                 ))
             })?;
+            let mut fs = MemFs::new(0, clock.clone());
+            // Host symlinks are read as text and resolved inside the namespace only.
+            fs.set_abs_symlinks_in_root(true);
             let id = vfs
-                .mount(at, MemFs::new(0, clock.clone()))
+                .mount(at, fs)
                 .map_err(|e| setup(format!("--dir {spec:?}: cannot mount at {guest}: {e}")))?;
             mounts.push((format!("/{}", comps.join("/")), id));
             id

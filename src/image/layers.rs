@@ -252,6 +252,8 @@ fn copy_tree(
 pub fn stack(layers: &[Image]) -> Result<MemFs> {
     let (first, rest) = layers.split_first().ok_or(Errno::Inval)?;
     let mut fs = first.fs.fork();
+    // Root filesystems are full of absolute symlinks (`/usr/bin/python3 -> /usr/bin/...`).
+    fs.set_abs_symlinks_in_root(true);
     // Whiteouts in the lowest layer hide nothing; its opaque markers neither.
     for layer in rest {
         apply_layer(&mut fs, layer)?;

@@ -40,6 +40,8 @@ pub struct MemFs {
     mounted: HashSet<Ino>,
     dev: u64,
     readonly: bool,
+    /// Absolute symlink targets here resolve from the namespace root (see `resolve`).
+    abs_symlinks_in_root: bool,
     clock: Arc<dyn Clock>,
 }
 
@@ -66,6 +68,7 @@ impl MemFs {
             mounted: HashSet::new(),
             dev,
             readonly: false,
+            abs_symlinks_in_root: false,
             clock,
         }
     }
@@ -80,6 +83,16 @@ impl MemFs {
 
     pub fn is_readonly(&self) -> bool {
         self.readonly
+    }
+
+    /// True if absolute symlink targets in this filesystem resolve from the namespace root
+    /// (images and host trees, which are full of them) instead of failing with `EPERM`.
+    pub fn abs_symlinks_in_root(&self) -> bool {
+        self.abs_symlinks_in_root
+    }
+
+    pub fn set_abs_symlinks_in_root(&mut self, on: bool) {
+        self.abs_symlinks_in_root = on;
     }
 
     /// Makes every later modification fail with `EROFS`.

@@ -5,8 +5,12 @@
 //! mounts beneath it) or is an error; no step ever stands above `base`, not even temporarily
 //! (`a/../../base/a` fails). `..` pops a stack of the directories actually walked through, so
 //! `link/..` is the parent of the link's target, and a concurrent rename cannot move the walk
-//! outside. Symlinks are expanded when met, at most `MAX_SYMLINK_EXPANSIONS` times; absolute
-//! targets and absolute paths fail with `EPERM`. No panics, no unbounded allocation.
+//! outside. Symlinks are expanded when met, at most `MAX_SYMLINK_EXPANSIONS` times. Absolute
+//! paths fail with `EPERM`, and so do absolute symlink targets, except in filesystems marked
+//! `abs_symlinks_in_root` (images, host trees): there a target like `/usr/bin/python3.12`
+//! resolves from the namespace root, as `openat2(RESOLVE_IN_ROOT)` would, and the walk may
+//! pass outside `base` on the way, but it must end inside `base`'s subtree: a result outside
+//! it, or any error met while outside it, is `EPERM`. No panics, no unbounded allocation.
 
 use super::error::{Errno, Result};
 use super::namespace::{NodeId, Vfs};
@@ -106,6 +110,30 @@ impl Vfs {
         }
         let mut stack: Vec<NodeId> = Vec::with_capacity(16);
         stack.push(base);
+        // Set once an absolute image symlink restarted the walk at the namespace root: from
+        // then on `stack` is the walk from the root, and only the end result is confined.
+        let mut from_root = false;
+        let result = self.walk(path, follow, create, &mut stack, &mut from_root);
+        if !from_root {
+            return result;
+        }
+        let inside =
+            |stack: &[NodeId], node: Option<NodeId>| stack.contains(&base) || node == Some(base);
+        match result {
+            Ok(r) if inside(&stack, r.node) => Ok(r),
+            Err(e) if inside(&stack, None) => Err(e),
+            _ => Err(Errno::Perm),
+        }
+    }
+
+    fn walk(
+        &self,
+        path: &str,
+        follow: Follow,
+        create: bool,
+        stack: &mut Vec<NodeId>,
+        from_root: &mut bool,
+    ) -> Result<Resolved> {
         let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(4);
         cursors.push(Cursor {
             text: Src::Path(path),
@@ -148,6 +176,9 @@ impl Vfs {
                 "." => {}
                 ".." => {
                     if stack.len() == 1 {
+                        if *from_root {
+                            continue; // the root's parent is the root
+                        }
                         return Err(Errno::Perm);
                     }
                     stack.pop();
@@ -187,7 +218,12 @@ impl Vfs {
                                 return Err(Errno::Noent);
                             }
                             if target.starts_with('/') {
-                                return Err(Errno::Perm);
+                                if !self.fs(found)?.abs_symlinks_in_root() {
+                                    return Err(Errno::Perm);
+                                }
+                                *from_root = true;
+                                stack.clear();
+                                stack.push(self.root());
                             }
                             let target = target.clone();
                             cursors.push(Cursor {
