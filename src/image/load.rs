@@ -444,6 +444,12 @@ struct Times {
     ctime: u64,
 }
 
+/// What a link member points at, checked before anything is changed.
+struct Target<'b> {
+    link: Option<Ino>,
+    symlink: Option<&'b str>,
+}
+
 /// The last parent path resolved, with the inode of every directory on the way.
 #[derive(Default)]
 struct ParentCache {
@@ -558,36 +564,60 @@ impl Tree {
             _ => None,
         };
         let parent = self.parent_dir(parent_path)?;
-        let existing = self.fs.lookup(parent, name).map_err(fs_err)?;
-        if let Some(old) = existing {
-            let old_is_dir = self.fs.node(old).map_err(fs_err)?.is_dir();
-            if m.kind == Kind::Dir && old_is_dir {
-                // Same directory again: new mode and times, entries kept.
-                self.stats.dirs += 1;
-                self.fs.set_mode(old, m.mode).map_err(fs_err)?;
-                self.dir_times.insert(old, times);
-                return Ok(());
-            }
-            if link_target == Some(old) {
-                // A hard link to the name it replaces (or to another name of the same inode).
-                self.stats.hard_links += 1;
-                return Ok(());
-            }
-            self.remove(parent, name, old, old_is_dir)?;
+        let target = Target {
+            link: link_target,
+            symlink: symlink_target,
+        };
+        // The name is usually new: create first, handle a duplicate only when there is one.
+        let old = match self.create(parent, name, m, buf, &target, times) {
+            Err(EntryProblem::Fs(Errno::Exist)) => self
+                .fs
+                .lookup(parent, name)
+                .map_err(fs_err)?
+                .ok_or(EntryProblem::Fs(Errno::Exist))?,
+            other => return other,
+        };
+        let old_is_dir = self.fs.node(old).map_err(fs_err)?.is_dir();
+        if m.kind == Kind::Dir && old_is_dir {
+            // Same directory again: new mode and times, entries kept.
+            self.stats.dirs += 1;
+            self.fs.set_mode(old, m.mode).map_err(fs_err)?;
+            self.dir_times.insert(old, times);
+            return Ok(());
         }
-        if m.kind != Kind::HardLink {
-            self.inodes += 1;
-            if self.inodes > self.limits.max_inodes {
-                return Err(EntryProblem::TooManyInodes {
-                    limit: self.limits.max_inodes,
-                });
-            }
+        if link_target == Some(old) {
+            // A hard link to the name it replaces (or to another name of the same inode).
+            self.stats.hard_links += 1;
+            return Ok(());
         }
-        match m.kind {
+        self.remove(parent, name, old, old_is_dir)?;
+        self.create(parent, name, m, buf, &target, times)
+    }
+
+    /// Adds the member as the new entry `name` of `parent` (`EEXIST` if the name is taken).
+    fn create(
+        &mut self,
+        parent: Ino,
+        name: &str,
+        m: &Member<'_>,
+        buf: &Bytes,
+        target: &Target<'_>,
+        times: Times,
+    ) -> Result<(), EntryProblem> {
+        if m.kind != Kind::HardLink && self.inodes >= self.limits.max_inodes {
+            return Err(EntryProblem::TooManyInodes {
+                limit: self.limits.max_inodes,
+            });
+        }
+        // New inodes take their three times from the clock: pinned to the mtime, the usual
+        // case needs no second update.
+        self.clock.pin(times.mtime);
+        let ino = match m.kind {
             Kind::Dir => {
                 let ino = self.fs.mkdir(parent, name, m.mode).map_err(fs_err)?;
                 self.dir_times.insert(ino, times);
                 self.stats.dirs += 1;
+                ino
             }
             Kind::File => {
                 let data = FileData::from_bytes(buf.slice(m.data.clone()));
@@ -595,30 +625,34 @@ impl Tree {
                     .fs
                     .create_file_with(parent, name, data, m.mode)
                     .map_err(fs_err)?;
-                self.set_times(ino, times)?;
                 self.stats.files += 1;
                 self.stats.file_bytes += m.data.len() as u64;
+                ino
             }
             Kind::Symlink => {
-                let target = symlink_target.expect("checked above");
-                let ino = self.fs.symlink(parent, name, target).map_err(fs_err)?;
-                self.set_times(ino, times)?;
+                let t = target.symlink.expect("checked by apply");
+                let ino = self.fs.symlink(parent, name, t).map_err(fs_err)?;
                 self.stats.symlinks += 1;
+                ino
             }
             Kind::HardLink => {
-                let target = link_target.expect("checked above");
-                self.fs.link(parent, name, target).map_err(fs_err)?;
+                // Linking changes the target inode: its ctime becomes this member's.
+                self.clock.pin(times.ctime);
+                let t = target.link.expect("checked by apply");
+                self.fs.link(parent, name, t).map_err(fs_err)?;
                 self.stats.hard_links += 1;
+                return Ok(());
             }
-            Kind::Device | Kind::Other => unreachable!("skipped above"),
+            Kind::Device | Kind::Other => unreachable!("skipped by apply"),
+        };
+        self.inodes += 1;
+        if m.kind != Kind::Dir && (times.atime != times.mtime || times.ctime != times.mtime) {
+            self.clock.pin(times.ctime);
+            self.fs
+                .set_times(ino, SetTime::At(times.atime), SetTime::At(times.mtime))
+                .map_err(fs_err)?;
         }
         Ok(())
-    }
-
-    fn set_times(&mut self, ino: Ino, t: Times) -> Result<(), EntryProblem> {
-        self.fs
-            .set_times(ino, SetTime::At(t.atime), SetTime::At(t.mtime))
-            .map_err(fs_err)
     }
 
     /// Removes the entry `name` (inode `old`) so that a member can take its place.

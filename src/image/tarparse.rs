@@ -128,10 +128,15 @@ impl<'a> Walker<'a> {
                 return Err(entry_err(b"", offset, EntryProblem::TruncatedHeader));
             }
             let block: &'a [u8; BLOCK] = rest[..BLOCK].try_into().expect("one block");
-            if block.iter().all(|&b| b == 0) {
-                // The first zero block ends the archive (GNU tar does the same).
-                self.end_marker = true;
-                return Ok(None);
+            let header = tar::Header::from_byte_slice(block);
+            if let Err(p) = check_checksum(block) {
+                // A zero block (whose checksum never matches) is the end of the archive; the
+                // first one ends it, as with GNU tar.
+                if block.iter().all(|&b| b == 0) {
+                    self.end_marker = true;
+                    return Ok(None);
+                }
+                return Err(entry_err(&header.path_bytes(), offset, p));
             }
             self.headers += 1;
             if self.headers > self.limits.max_entries {
@@ -139,10 +144,8 @@ impl<'a> Walker<'a> {
                     limit: self.limits.max_entries,
                 });
             }
-            let header = tar::Header::from_byte_slice(block);
             let raw_name = header.path_bytes();
             let err = |p| entry_err(&raw_name, offset, p);
-            check_checksum(block).map_err(err)?;
             let flag = block[156];
             let is_extension = matches!(flag, b'x' | b'X' | b'g' | b'L' | b'K');
             let header_size = unsigned(&block[124..136]).ok_or_else(|| err(bad("size")))?;
@@ -396,10 +399,13 @@ fn check_checksum(block: &[u8; BLOCK]) -> Result<(), EntryProblem> {
     let unsigned_sum = block.iter().map(|&b| u32::from(b)).sum::<u32>()
         - field.iter().map(|&b| u32::from(b)).sum::<u32>()
         + 8 * u32::from(b' ');
+    if stored == i128::from(unsigned_sum) {
+        return Ok(());
+    }
     let signed_sum = block.iter().map(|&b| i32::from(b as i8)).sum::<i32>()
         - field.iter().map(|&b| i32::from(b as i8)).sum::<i32>()
         + 8 * i32::from(b' ');
-    if stored == i128::from(unsigned_sum) || stored == i128::from(signed_sum) {
+    if stored == i128::from(signed_sum) {
         Ok(())
     } else {
         Err(EntryProblem::BadChecksum)
