@@ -463,3 +463,41 @@ fn absolute_symlinks_in_images_resolve_from_the_root_but_stay_confined() {
     let mut vfs = vfs;
     assert_eq!(vfs.symlink(b"/etc", root, b"mine").err(), Some(Errno::Perm));
 }
+
+#[test]
+fn host_layer_reads_files_lazily_and_reports_vanished_ones() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir(t.path().join("sub")).unwrap();
+    std::fs::write(t.path().join("sub/used"), b"used\n").unwrap();
+    std::fs::write(t.path().join("untouched"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(t.path().join("vanishes"), b"soon gone").unwrap();
+    let mut vfs = Vfs::new(Arc::new(SystemClock));
+    let root = vfs.root();
+    strata::image::host::import_dir(&mut vfs, root, t.path()).unwrap();
+    std::fs::remove_file(t.path().join("vanishes")).unwrap();
+
+    let unloaded = |vfs: &Vfs, p: &str| {
+        let id = vfs.lookup(vfs.root(), p.as_bytes(), true).unwrap();
+        vfs.fs(id).unwrap().file(id.ino).unwrap().is_unloaded()
+    };
+    assert!(unloaded(&vfs, "sub/used") && unloaded(&vfs, "untouched"));
+    // stat needs no read
+    assert_eq!(vfs.stat(root, b"untouched", true).unwrap().size, 100_000);
+    let opts = OpenOptions {
+        follow: true,
+        ..Default::default()
+    };
+    let used = vfs.open(root, b"sub/used", opts).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(vfs.read(used, 0, &mut buf).unwrap(), 5);
+    assert!(!unloaded(&vfs, "sub/used"));
+    assert!(
+        unloaded(&vfs, "untouched"),
+        "a file never opened is never read"
+    );
+    // The host file disappeared after import: opening it is EIO, not an empty read.
+    assert_eq!(vfs.open(root, b"vanishes", opts).err(), Some(Errno::Io));
+    // Writes stay in memory.
+    vfs.write(used, Some(0), b"USED").unwrap();
+    assert_eq!(std::fs::read(t.path().join("sub/used")).unwrap(), b"used\n");
+}

@@ -1,8 +1,9 @@
-//! Importing a host directory tree into the in-memory filesystem (read once at start; the
-//! host is never written). Host symlinks become virtual symlinks with the same target text,
+//! Importing a host directory tree into the in-memory filesystem: its structure and sizes at
+//! start, each file's contents only when the guest first opens it; the host is never written. Host symlinks become virtual symlinks with the same target text,
 //! so they are interpreted inside the sandbox only and can never reach a host path.
 
-use crate::vfs::{Errno, FileData, NodeId, Vfs};
+use crate::vfs::data::DataSource;
+use crate::vfs::{Errno, FileData, NodeId, SetTime, Vfs};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,31 @@ pub enum HostImportError {
     NonUtf8 { path: PathBuf },
     #[error("{path}: {errno}")]
     Vfs { path: PathBuf, errno: Errno },
+}
+
+/// A host file read on first access (never written).
+#[derive(Debug)]
+struct HostFile(PathBuf);
+
+impl DataSource for HostFile {
+    fn load(&self) -> std::io::Result<bytes::Bytes> {
+        std::fs::read(&self.0).map(bytes::Bytes::from)
+    }
+}
+
+/// Gives `id` the host entry's permission bits and access/modification times.
+fn keep_meta(vfs: &mut Vfs, id: NodeId, meta: &std::fs::Metadata) -> Result<(), Errno> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| {
+        u64::try_from(s).unwrap_or(0) * 1_000_000_000 + u64::try_from(n).unwrap_or(0)
+    };
+    let fs = vfs.fs_mut(id)?;
+    fs.set_mode(id.ino, meta.mode() & 0o7777)?;
+    fs.set_times(
+        id.ino,
+        SetTime::At(ns(meta.atime(), meta.atime_nsec())),
+        SetTime::At(ns(meta.mtime(), meta.mtime_nsec())),
+    )
 }
 
 /// Copies the tree under `host` into the directory `at` of `vfs`.
@@ -59,11 +85,17 @@ pub fn import_dir(vfs: &mut Vfs, at: NodeId, host: &Path) -> Result<(), HostImpo
         } else if ft.is_dir() {
             let dir = vfs.mkdir(at, name.as_bytes()).map_err(vfs_err)?;
             import_dir(vfs, dir, &path)?;
+            let meta = entry.metadata().map_err(io(&path))?;
+            keep_meta(vfs, dir, &meta).map_err(vfs_err)?;
         } else if ft.is_file() {
-            let data = std::fs::read(&path).map_err(io(&path))?;
+            // Only the size is read now; the contents when the guest first opens the file.
+            let meta = entry.metadata().map_err(io(&path))?;
+            let data = FileData::lazy(meta.len(), Box::new(HostFile(path.clone())));
             let fs = vfs.fs_mut(at).map_err(vfs_err)?;
-            fs.create_file_with(at.ino, &name, FileData::from_bytes(data.into()), 0o644)
+            let ino = fs
+                .create_file_with(at.ino, &name, data, 0o644)
                 .map_err(vfs_err)?;
+            keep_meta(vfs, NodeId { fs: at.fs, ino }, &meta).map_err(vfs_err)?;
         }
         // Devices, FIFOs and sockets are skipped: they would be host effects.
     }

@@ -3,8 +3,45 @@
 //! buffer or privately owned. Invariants: no block extends past `len`; bytes inside `len`
 //! that no block covers read as zeros; a write copies at most the blocks it touches.
 
+use super::error::Errno;
 use bytes::Bytes;
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+/// Where the contents of a not-yet-read file come from (a host file, say). Loaded at most
+/// once, on first access, and shared by every fork holding the file.
+pub trait DataSource: Send + Sync + std::fmt::Debug {
+    fn load(&self) -> std::io::Result<Bytes>;
+}
+
+/// A file whose contents are read from its source on first access; its size is known without
+/// reading (and stays what was declared: the loaded bytes are cut or zero-padded to it).
+#[derive(Debug)]
+pub struct LazyFile {
+    len: u64,
+    source: Box<dyn DataSource>,
+    loaded: OnceLock<Option<Bytes>>,
+}
+
+impl LazyFile {
+    fn bytes(&self) -> Option<&Bytes> {
+        self.loaded
+            .get_or_init(|| {
+                let b = self.source.load().ok()?;
+                let len = usize::try_from(self.len).ok()?;
+                Some(match b.len().cmp(&len) {
+                    std::cmp::Ordering::Equal => b,
+                    std::cmp::Ordering::Greater => b.slice(..len),
+                    std::cmp::Ordering::Less => {
+                        let mut v = b.to_vec();
+                        v.resize(len, 0);
+                        Bytes::from(v)
+                    }
+                })
+            })
+            .as_ref()
+    }
+}
 
 /// Block granularity of copy-on-write and of sparse storage.
 pub const BLOCK: u64 = 64 * 1024;
@@ -44,6 +81,8 @@ enum Repr {
         len: u64,
         blocks: BTreeMap<u64, Block>,
     },
+    /// Not read yet (see `LazyFile`); becomes `Whole` on the first write.
+    Lazy(Arc<LazyFile>),
 }
 
 /// The contents of a regular file.
@@ -66,10 +105,45 @@ impl FileData {
         }
     }
 
+    /// Contents of `len` bytes read from `source` when first needed.
+    pub fn lazy(len: u64, source: Box<dyn DataSource>) -> Self {
+        FileData {
+            repr: Repr::Lazy(Arc::new(LazyFile {
+                len,
+                source,
+                loaded: OnceLock::new(),
+            })),
+        }
+    }
+
+    /// Reads lazy contents now if they have not been: `EIO` if the source fails. Opening a
+    /// file calls this, so a failing source is reported there, never as a short read.
+    pub fn load(&self) -> Result<(), Errno> {
+        match &self.repr {
+            Repr::Lazy(l) => l.bytes().map(|_| ()).ok_or(Errno::Io),
+            _ => Ok(()),
+        }
+    }
+
+    /// True while the contents have not been read from their source.
+    pub fn is_unloaded(&self) -> bool {
+        matches!(&self.repr, Repr::Lazy(l) if l.loaded.get().is_none())
+    }
+
+    /// Turns lazy contents into a buffer before a change (empty if the source failed, which
+    /// `load` has reported at open).
+    fn materialize(&mut self) {
+        if let Repr::Lazy(l) = &self.repr {
+            let b = l.bytes().cloned().unwrap_or_default();
+            self.repr = Repr::Whole(b);
+        }
+    }
+
     pub fn len(&self) -> u64 {
         match &self.repr {
             Repr::Whole(b) => b.len() as u64,
             Repr::Blocks { len, .. } => *len,
+            Repr::Lazy(l) => l.len,
         }
     }
 
@@ -80,7 +154,7 @@ impl FileData {
     /// Bytes actually held in blocks owned by this file (not shared with an image).
     pub fn owned_bytes(&self) -> u64 {
         match &self.repr {
-            Repr::Whole(_) => 0,
+            Repr::Whole(_) | Repr::Lazy(_) => 0,
             Repr::Blocks { blocks, .. } => blocks
                 .values()
                 .map(|b| match b {
@@ -101,6 +175,10 @@ impl FileData {
         let buf = &mut buf[..n];
         match &self.repr {
             Repr::Whole(b) => buf.copy_from_slice(&b[offset as usize..offset as usize + n]),
+            Repr::Lazy(l) => match l.bytes() {
+                Some(b) => buf.copy_from_slice(&b[offset as usize..offset as usize + n]),
+                None => return 0,
+            },
             Repr::Blocks { blocks, .. } => {
                 let mut done = 0usize;
                 while done < n {
@@ -129,12 +207,14 @@ impl FileData {
     pub fn as_whole(&self) -> Option<&Bytes> {
         match &self.repr {
             Repr::Whole(b) => Some(b),
+            Repr::Lazy(l) => l.bytes(),
             Repr::Blocks { .. } => None,
         }
     }
 
     /// Converts to block form, sharing (not copying) the original buffer's pieces.
     fn blocks_mut(&mut self) -> (&mut u64, &mut BTreeMap<u64, Block>) {
+        self.materialize();
         if let Repr::Whole(b) = &self.repr {
             let mut blocks = BTreeMap::new();
             let len = b.len() as u64;
@@ -151,7 +231,7 @@ impl FileData {
         }
         match &mut self.repr {
             Repr::Blocks { len, blocks } => (len, blocks),
-            Repr::Whole(_) => unreachable!("converted above"),
+            Repr::Whole(_) | Repr::Lazy(_) => unreachable!("converted above"),
         }
     }
 
@@ -190,6 +270,7 @@ impl FileData {
         if new_len == self.len() {
             return;
         }
+        self.materialize();
         if let Repr::Whole(b) = &self.repr
             && new_len < b.len() as u64
         {
@@ -220,6 +301,11 @@ impl FileData {
         match &self.repr {
             Repr::Whole(b) => {
                 if !b.is_empty() {
+                    f(b)
+                }
+            }
+            Repr::Lazy(l) => {
+                if let Some(b) = l.bytes().filter(|b| !b.is_empty()) {
                     f(b)
                 }
             }

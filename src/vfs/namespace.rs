@@ -164,10 +164,13 @@ impl Vfs {
                     return Err(Errno::Exist);
                 }
                 let node = self.node(id)?;
-                match node.kind {
+                match &node.kind {
                     NodeKind::Symlink(_) => return Err(Errno::Loop),
                     NodeKind::Dir(_) if opts.truncate || opts.create => return Err(Errno::Isdir),
                     NodeKind::File(_) if opts.directory => return Err(Errno::Notdir),
+                    // Lazy contents (host files) are read here, so a failure is the open's
+                    // EIO rather than a silently short read later.
+                    NodeKind::File(data) if !opts.truncate => data.load()?,
                     _ => {}
                 }
                 if opts.truncate {
