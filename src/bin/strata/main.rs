@@ -2,7 +2,11 @@
 //!
 //! Exit status: the guest's exit code (0 when `_start` returns); 2 for a bad command line;
 //! 125 when strata cannot set the run up (missing or invalid module, unreadable `--dir`,
-//! missing import); 134 when the guest traps. Guests should keep their own codes below 125.
+//! missing import, unreadable image); 134 when the guest traps. Guests should keep their own
+//! codes below 125. `strata image`: 0 on success (`diff`: 0 identical, 1 different), 125 on
+//! any error.
+
+mod image_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +37,9 @@ struct Cli {
 enum Command {
     /// Run a WASI module (wasmtime's spellings).
     Run(RunArgs),
+    /// Work with tar images: build, ls, cat, diff.
+    #[command(subcommand)]
+    Image(image_cmd::ImageCommand),
 }
 
 #[derive(clap::Args)]
@@ -87,6 +94,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Image(cmd) => image_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),
