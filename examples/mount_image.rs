@@ -74,4 +74,6 @@ fn main() {
         status_kib("RssFile:"),
         status_kib("VmHWM:")
     );
+    // Like a CLI run that ends: the process exits without freeing the tree piece by piece.
+    std::mem::forget(img);
 }
