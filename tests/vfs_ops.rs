@@ -1644,3 +1644,74 @@ fn set_times_with_nothing_to_set_changes_nothing() {
         Errno::Noent
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Image filesystems: absolute symlinks resolve from the namespace root, ending beneath the base
+
+/// A root filesystem whose absolute symlinks resolve from the namespace root (as images and
+/// host trees are mounted), with `x/base/` as the base of the calls.
+fn image_vfs() -> (Vfs, NodeId, NodeId) {
+    let mut fs = MemFs::new(0, clock());
+    fs.set_abs_symlinks_in_root(true);
+    let mut v = Vfs::with_root(fs, clock());
+    let r = v.root();
+    mkdir(&mut v, r, "x");
+    let base = mkdir(&mut v, r, "x/base");
+    put(&mut v, r, "x/outside", b"out");
+    put(&mut v, r, "x/base/f", b"in");
+    (v, r, base)
+}
+
+#[test]
+fn image_absolute_symlinks_resolve_from_the_root_but_end_beneath_the_base() {
+    let (mut v, r, base) = image_vfs();
+    let fs = v.fs_mut(base).unwrap();
+    fs.symlink(base.ino, "to_f", "/x/base/f").unwrap();
+    fs.symlink(base.ino, "to_x", "/x").unwrap();
+    fs.symlink(base.ino, "to_out", "/x/outside").unwrap();
+    fs.symlink(base.ino, "to_root", "/").unwrap();
+    assert_eq!(get(&mut v, base, "to_f"), b"in");
+    assert_eq!(get(&mut v, base, "to_x/base/f"), b"in");
+    assert_eq!(get(&mut v, base, "to_root/x/base/f"), b"in");
+    assert_eq!(v.lookup(base, b"to_x/base", true).unwrap(), base);
+    // Ending outside, or failing outside, is EPERM; not following is fine.
+    assert_eq!(err(v.lookup(base, b"to_out", true)), Errno::Perm);
+    assert_eq!(err(v.lookup(base, b"to_x", true)), Errno::Perm);
+    assert_eq!(err(v.lookup(base, b"to_x/missing", true)), Errno::Perm);
+    assert_eq!(
+        err(v.lookup(base, b"to_x/base/missing", true)),
+        Errno::Noent
+    );
+    assert_eq!(err(open(&mut v, base, "to_x/new", CREATE)), Errno::Perm);
+    assert_eq!(ftype(&v, base, "to_out"), FileType::SymbolicLink);
+    assert!(!exists(&v, r, "x/new"));
+}
+
+#[test]
+fn reaching_the_base_through_an_absolute_symlink_names_no_entry_outside_it() {
+    let (mut v, r, base) = image_vfs();
+    let fs = v.fs_mut(base).unwrap();
+    fs.symlink(base.ino, "to_x", "/x").unwrap();
+    v.unlink(base, b"f").unwrap();
+    // `to_x/base` is the base itself, like `.`: its entry in `x` (outside the base) must not
+    // be what entry operations act on.
+    let res = v.resolve(base, b"to_x/base", Follow::Entry).unwrap();
+    assert_eq!(res.node, Some(base));
+    assert!(
+        res.entry.is_none(),
+        "entry {:?} lies outside the base",
+        res.entry
+    );
+    v.unlink(base, b"to_x").unwrap();
+    let fs = v.fs_mut(base).unwrap();
+    fs.symlink(base.ino, "to_x", "/x").unwrap();
+    assert_eq!(err(v.rmdir(base, b"to_x/base")), Errno::Inval);
+    assert_eq!(
+        err(v.rename(base, b"to_x/base", base, b"moved")),
+        Errno::Busy
+    );
+    assert_eq!(err(v.unlink(base, b"to_x/base")), Errno::Isdir);
+    assert_eq!(err(v.mkdir(base, b"to_x/base")), Errno::Exist);
+    assert_eq!(ls(&v, r, "x"), ["base", "outside"]);
+    assert_eq!(ls(&v, base, "."), ["to_x"]);
+}

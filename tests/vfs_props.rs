@@ -247,7 +247,12 @@ const TREE_NAMES: usize = 7;
 
 #[derive(Clone, Debug)]
 enum Kind {
-    Dir { mount: bool },
+    /// A directory, with a filesystem mounted on it (for the confinement property), which
+    /// is an image (absolute symlinks resolve from the namespace root) or not.
+    Dir {
+        mount: bool,
+        image: bool,
+    },
     File,
     Link(String),
 }
@@ -259,10 +264,12 @@ struct TreeNode {
     kind: Kind,
 }
 
-/// A tree; `nodes[0]` is its root directory.
+/// A tree; `nodes[0]` is its root directory. `image_root`: the root filesystem resolves
+/// absolute symlinks from the namespace root (for the confinement property).
 #[derive(Clone, Debug)]
 struct Tree {
     nodes: Vec<TreeNode>,
+    image_root: bool,
 }
 
 impl Tree {
@@ -316,15 +323,20 @@ fn tree_strategy(max_nodes: usize) -> impl Strategy<Value = Tree> {
         0..10u8,
         target_strategy(),
         prop::bool::weighted(0.3),
+        any::<bool>(),
     );
-    prop::collection::vec(spec, 0..max_nodes).prop_map(|specs| {
+    let specs = prop::collection::vec(spec, 0..max_nodes);
+    (specs, any::<bool>()).prop_map(|(specs, image_root)| {
         let mut nodes = vec![TreeNode {
             parent: 0,
             name: String::new(),
-            kind: Kind::Dir { mount: false },
+            kind: Kind::Dir {
+                mount: false,
+                image: false,
+            },
         }];
         let mut dirs = vec![0];
-        for (parent, name, kind, target, mount) in specs {
+        for (parent, name, kind, target, mount, image) in specs {
             let parent = dirs[parent.index(dirs.len())];
             let name = tree_name(name);
             if nodes[1..]
@@ -334,7 +346,7 @@ fn tree_strategy(max_nodes: usize) -> impl Strategy<Value = Tree> {
                 continue;
             }
             let kind = match kind {
-                0..=3 => Kind::Dir { mount },
+                0..=3 => Kind::Dir { mount, image },
                 4..=6 => Kind::File,
                 _ => Kind::Link(target),
             };
@@ -343,7 +355,7 @@ fn tree_strategy(max_nodes: usize) -> impl Strategy<Value = Tree> {
             }
             nodes.push(TreeNode { parent, name, kind });
         }
-        Tree { nodes }
+        Tree { nodes, image_root }
     })
 }
 
@@ -388,18 +400,24 @@ struct Built {
     index: HashMap<NodeId, usize>,
 }
 
+/// Builds `tree`; with `mounts`, its marked directories get filesystems mounted on them and
+/// its image flags take effect (absolute symlinks resolving from the namespace root).
 fn build_vfs(tree: &Tree, mounts: bool) -> Built {
-    let mut v = Vfs::new(clock());
+    let mut root_fs = MemFs::new(0, clock());
+    root_fs.set_abs_symlinks_in_root(mounts && tree.image_root);
+    let mut v = Vfs::with_root(root_fs, clock());
     let mut ids = vec![v.root()];
     let mut index = HashMap::from([(v.root(), 0)]);
     for (i, n) in tree.nodes.iter().enumerate().skip(1) {
         let parent = ids[n.parent];
         let id = match &n.kind {
-            Kind::Dir { mount } => {
+            Kind::Dir { mount, image } => {
                 let d = v.mkdir(parent, n.name.as_bytes()).unwrap();
                 if mounts && *mount {
                     index.insert(d, i);
-                    v.mount(d, MemFs::new(0, clock())).unwrap()
+                    let mut fs = MemFs::new(0, clock());
+                    fs.set_abs_symlinks_in_root(*image);
+                    v.mount(d, fs).unwrap()
                 } else {
                     d
                 }
@@ -581,6 +599,216 @@ fn resolution_never_leaves_the_base() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// File data against a plain byte vector
+
+#[derive(Clone, Debug)]
+enum DataStep {
+    Write(u64, Vec<u8>),
+    SetLen(u64),
+    Read(u64, usize),
+    /// Freezes, then continues on a clone; the frozen original must not change.
+    Fork,
+}
+
+fn data_offset() -> impl Strategy<Value = u64> {
+    let block = strata::vfs::data::BLOCK;
+    prop_oneof![
+        3 => 0..200u64,
+        2 => (block - 100)..(block + 100),
+        1 => (2 * block - 50)..(2 * block + 50),
+        1 => 0..(3 * block),
+    ]
+}
+
+fn data_step() -> impl Strategy<Value = DataStep> {
+    prop_oneof![
+        4 => (data_offset(), prop::collection::vec(any::<u8>(), 0..300))
+            .prop_map(|(o, d)| DataStep::Write(o, d)),
+        2 => data_offset().prop_map(DataStep::SetLen),
+        3 => (data_offset(), 0..70_000usize).prop_map(|(o, n)| DataStep::Read(o, n)),
+        1 => Just(DataStep::Fork),
+    ]
+}
+
+#[test]
+fn file_data_behaves_as_a_byte_vector() {
+    use strata::vfs::FileData;
+    let strategy = (
+        prop_oneof![Just(0usize), 0..300usize, 65_000..140_000usize],
+        prop::collection::vec(data_step(), 0..25),
+    );
+    run(strategy, |(initial_len, steps)| {
+        let initial: Vec<u8> = (0..initial_len).map(|i| (i % 253) as u8 + 1).collect();
+        let mut f = FileData::from_bytes(bytes::Bytes::from(initial.clone()));
+        let mut model = initial;
+        let mut frozen: Vec<(FileData, Vec<u8>)> = Vec::new();
+        for step in &steps {
+            match step {
+                DataStep::Write(o, d) => {
+                    f.write_at(*o, d);
+                    if !d.is_empty() {
+                        let end = *o as usize + d.len();
+                        if model.len() < end {
+                            model.resize(end, 0);
+                        }
+                        model[*o as usize..end].copy_from_slice(d);
+                    }
+                }
+                DataStep::SetLen(n) => {
+                    f.set_len(*n);
+                    model.resize(*n as usize, 0);
+                }
+                DataStep::Read(o, n) => {
+                    let mut buf = vec![0xA5u8; *n];
+                    let got = f.read_at(*o, &mut buf);
+                    let start = (*o as usize).min(model.len());
+                    let want = &model[start..(start + n).min(model.len())];
+                    prop_assert_eq!(&buf[..got], want, "read {} at {}", n, o);
+                    prop_assert!(buf[got..].iter().all(|&b| b == 0xA5), "wrote past");
+                }
+                DataStep::Fork => {
+                    f.freeze();
+                    frozen.push((f.clone(), model.clone()));
+                }
+            }
+            prop_assert_eq!(f.len(), model.len() as u64);
+        }
+        let mut all = Vec::new();
+        f.for_each_chunk(|c| all.extend_from_slice(c));
+        prop_assert!(all == model, "contents differ");
+        for (old, want) in frozen {
+            let mut got = Vec::new();
+            old.for_each_chunk(|c| got.extend_from_slice(c));
+            prop_assert!(got == want, "a frozen copy changed");
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readdir cookies under concurrent changes (strata's own guarantee, checklist #43)
+
+#[derive(Clone, Debug)]
+enum DirStep {
+    /// Reads up to this many entries from the saved cookie.
+    Page(usize),
+    Create(usize),
+    Unlink(usize),
+    Mkdir(usize),
+    Rmdir(usize),
+    /// Renames within the directory (possibly over an existing entry).
+    Rename(usize, usize),
+    /// Moves an entry out to another directory, or one back in.
+    MoveOut(usize),
+    MoveIn(usize),
+}
+
+const DIR_NAMES: usize = 12;
+
+fn dir_step() -> impl Strategy<Value = DirStep> {
+    let n = || 0..DIR_NAMES;
+    prop_oneof![
+        4 => (1..5usize).prop_map(DirStep::Page),
+        2 => n().prop_map(DirStep::Create),
+        2 => n().prop_map(DirStep::Unlink),
+        1 => n().prop_map(DirStep::Mkdir),
+        1 => n().prop_map(DirStep::Rmdir),
+        2 => (n(), n()).prop_map(|(a, b)| DirStep::Rename(a, b)),
+        1 => n().prop_map(DirStep::MoveOut),
+        1 => n().prop_map(DirStep::MoveIn),
+    ]
+}
+
+#[test]
+fn readdir_cookies_are_stable_under_changes() {
+    let strategy = (
+        prop::collection::vec(0..DIR_NAMES, 0..DIR_NAMES),
+        prop::collection::vec(dir_step(), 0..40),
+    );
+    run(strategy, |(initial, steps)| {
+        let mut v = Vfs::new(clock());
+        let root = v.root();
+        let d = v.mkdir(root, b"d").unwrap();
+        let other = v.mkdir(root, b"other").unwrap();
+        let name = |i: usize| format!("n{i}");
+        let create = OpenOptions {
+            create: true,
+            ..OPEN
+        };
+        for &i in &initial {
+            let id = v.open(d, name(i).as_bytes(), create).unwrap();
+            v.release(id);
+        }
+        // Names whose entry exists, untouched, from the first read to the last.
+        let mut stable: HashSet<String> = initial.iter().map(|&i| name(i)).collect();
+        let mut seen: Vec<String> = Vec::new();
+        let mut cookie = 0;
+        let page = |v: &Vfs, n: usize, cookie: &mut u64, seen: &mut Vec<String>| {
+            let batch = v.readdir(d, *cookie).unwrap();
+            for (next, entry, ino, _) in batch.iter().take(n) {
+                // Every entry returned is in the directory right now, under that inode.
+                if &**entry != "." && &**entry != ".." {
+                    assert_eq!(v.lookup(d, entry.as_bytes(), false).unwrap().ino, *ino);
+                }
+                seen.push(entry.to_string());
+                *cookie = *next;
+            }
+            batch.len() <= n
+        };
+        for step in &steps {
+            let touched: Vec<String> = match *step {
+                DirStep::Page(n) => {
+                    page(&v, n, &mut cookie, &mut seen);
+                    Vec::new()
+                }
+                DirStep::Create(i) => {
+                    if let Ok(id) = v.open(d, name(i).as_bytes(), create) {
+                        v.release(id);
+                    }
+                    vec![name(i)]
+                }
+                DirStep::Unlink(i) => {
+                    let _ = v.unlink(d, name(i).as_bytes());
+                    vec![name(i)]
+                }
+                DirStep::Mkdir(i) => {
+                    let _ = v.mkdir(d, name(i).as_bytes());
+                    vec![name(i)]
+                }
+                DirStep::Rmdir(i) => {
+                    let _ = v.rmdir(d, name(i).as_bytes());
+                    vec![name(i)]
+                }
+                DirStep::Rename(a, b) => {
+                    let _ = v.rename(d, name(a).as_bytes(), d, name(b).as_bytes());
+                    vec![name(a), name(b)]
+                }
+                DirStep::MoveOut(i) => {
+                    let _ = v.rename(d, name(i).as_bytes(), other, name(i).as_bytes());
+                    vec![name(i)]
+                }
+                DirStep::MoveIn(i) => {
+                    let _ = v.rename(other, name(i).as_bytes(), d, name(i).as_bytes());
+                    vec![name(i)]
+                }
+            };
+            for t in touched {
+                stable.remove(&t);
+            }
+        }
+        while !page(&v, 3, &mut cookie, &mut seen) {}
+        for n in &stable {
+            let count = seen.iter().filter(|s| *s == n).count();
+            prop_assert_eq!(count, 1, "{} seen {} times: {:?}", n, count, seen);
+        }
+        for dot in [".", ".."] {
+            prop_assert_eq!(seen.iter().filter(|s| *s == dot).count(), 1);
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // (b) Differential resolution against openat2
 
 /// Creates `tree` under `dir`; returns host inode -> node index.
@@ -707,6 +935,32 @@ enum Op {
         path: String,
         follow: bool,
     },
+    /// Opens `path` (following it) and keeps the handle: a file or a directory.
+    Open {
+        path: String,
+    },
+    /// Drops one kept handle.
+    Close {
+        handle: Index,
+    },
+    /// Acts through one kept handle.
+    Fd {
+        handle: Index,
+        op: FdOp,
+    },
+}
+
+/// What an operation through a kept handle does; names are single components.
+#[derive(Clone, Debug)]
+enum FdOp {
+    Write { offset: Option<u64>, data: Vec<u8> },
+    Read,
+    Stat,
+    Truncate { size: u64 },
+    Readdir,
+    Mkdir { name: &'static str },
+    Create { name: &'static str },
+    Unlink { name: &'static str },
 }
 
 /// What an operation returns, in a form both sides produce.
@@ -785,11 +1039,31 @@ fn model_op() -> impl Strategy<Value = Op> {
         2 => (model_target(), p()).prop_map(|(target, path)| Op::Symlink { target, path }),
         2 => p().prop_map(|path| Op::Readdir { path }),
         2 => (p(), any::<bool>()).prop_map(|(path, follow)| Op::Stat { path, follow }),
+        2 => p().prop_map(|path| Op::Open { path }),
+        1 => any::<Index>().prop_map(|handle| Op::Close { handle }),
+        5 => (any::<Index>(), fd_op()).prop_map(|(handle, op)| Op::Fd { handle, op }),
+    ]
+}
+
+fn fd_op() -> impl Strategy<Value = FdOp> {
+    let offset = prop_oneof![4 => 0..40u64, 1 => 65_530..65_545u64];
+    let name = || prop::sample::select(vec!["a", "b", "c"]);
+    prop_oneof![
+        3 => (prop::option::weighted(0.8, offset), prop::collection::vec(any::<u8>(), 0..12))
+            .prop_map(|(offset, data)| FdOp::Write { offset, data }),
+        2 => Just(FdOp::Read),
+        2 => Just(FdOp::Stat),
+        1 => (0..40u64).prop_map(|size| FdOp::Truncate { size }),
+        2 => Just(FdOp::Readdir),
+        2 => name().prop_map(|name| FdOp::Mkdir { name }),
+        2 => name().prop_map(|name| FdOp::Create { name }),
+        1 => name().prop_map(|name| FdOp::Unlink { name }),
     ]
 }
 
 fn run_vfs(v: &mut Vfs, root: NodeId, op: &Op) -> Result<Out, Errno> {
     match op {
+        Op::Open { .. } | Op::Close { .. } | Op::Fd { .. } => unreachable!("handle ops"),
         Op::Create { path, excl, trunc } => {
             let opts = OpenOptions {
                 create: true,
@@ -855,6 +1129,43 @@ fn run_vfs(v: &mut Vfs, root: NodeId, op: &Op) -> Result<Out, Errno> {
     }
 }
 
+fn stat_out(st: &Stat) -> Out {
+    let size = (st.filetype != FileType::Directory).then_some(st.size);
+    Out::Stat(st.filetype, st.nlink, size)
+}
+
+fn list_out(list: Vec<strata::vfs::memfs::DirEntry>) -> Out {
+    let mut list: Vec<_> = list
+        .into_iter()
+        .filter(|(_, n, _, _)| &**n != "." && &**n != "..")
+        .map(|(_, n, _, t)| (n.to_string(), t))
+        .collect();
+    list.sort_by(|x, y| x.0.cmp(&y.0));
+    Out::List(list)
+}
+
+/// An operation through a kept vfs handle.
+fn run_vfs_fd(v: &mut Vfs, id: NodeId, op: &FdOp) -> Result<Out, Errno> {
+    match op {
+        FdOp::Write { offset, data } => v.write(id, *offset, data).map(|_| Out::Unit),
+        FdOp::Read => read_all(v, id).map(Out::Bytes),
+        FdOp::Stat => v.stat_node(id).map(|st| stat_out(&st)),
+        FdOp::Truncate { size } => v.set_size(id, *size).map(|_| Out::Unit),
+        FdOp::Readdir => v.readdir(id, 0).map(list_out),
+        FdOp::Mkdir { name } => v.mkdir(id, name.as_bytes()).map(|_| Out::Unit),
+        FdOp::Create { name } => {
+            let opts = OpenOptions {
+                create: true,
+                ..OPEN
+            };
+            let f = v.open(id, name.as_bytes(), opts)?;
+            v.release(f);
+            Ok(Out::Unit)
+        }
+        FdOp::Unlink { name } => v.unlink(id, name.as_bytes()).map(|_| Out::Unit),
+    }
+}
+
 fn read_all(v: &Vfs, id: NodeId) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
@@ -909,9 +1220,82 @@ impl Host {
         Ok((fd, CString::new(last).unwrap()))
     }
 
+    /// A kept handle: read-write for a file, read-only for a directory.
+    fn open_handle(&self, path: &str) -> Result<(OwnedFd, bool), Errno> {
+        match self.open(path, libc::O_RDWR) {
+            Err(Errno::Isdir) => Ok((self.open(path, libc::O_RDONLY | libc::O_DIRECTORY)?, true)),
+            r => Ok((r?, false)),
+        }
+    }
+
+    fn run_fd(&self, fd: &OwnedFd, is_dir: bool, op: &FdOp) -> Result<Out, Errno> {
+        use kernel::{check, io};
+        // SAFETY (all calls below): a live descriptor, C strings, valid buffers.
+        let file = || std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd.as_raw_fd()) });
+        match op {
+            // The vfs has no access modes (the syscall layer checks rights), so data
+            // operations on a directory are EISDIR there; a read-only directory fd would
+            // say EBADF, so the host is not asked.
+            FdOp::Write { .. } | FdOp::Truncate { .. } if is_dir => Err(Errno::Isdir),
+            FdOp::Write { offset, data } => {
+                let f = file();
+                let at = match offset {
+                    Some(o) => *o,
+                    None => f.metadata().map_err(io)?.len(),
+                };
+                f.write_all_at(data, at).map_err(io)?;
+                Ok(Out::Unit)
+            }
+            FdOp::Truncate { size } => {
+                file().set_len(*size).map_err(io)?;
+                Ok(Out::Unit)
+            }
+            FdOp::Read => {
+                let f = file();
+                let mut out = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = f.read_at(&mut buf, out.len() as u64).map_err(io)?;
+                    if n == 0 {
+                        return Ok(Out::Bytes(out));
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                }
+            }
+            FdOp::Stat => {
+                let st = kernel::fstat(fd);
+                let ft = kernel::filetype(st.st_mode);
+                let size = (ft != FileType::Directory).then_some(st.st_size as u64);
+                Ok(Out::Stat(ft, st.st_nlink, size))
+            }
+            FdOp::Readdir => read_dir_fd(fd),
+            FdOp::Mkdir { name } => {
+                let c = CString::new(*name).unwrap();
+                check(unsafe { libc::mkdirat(fd.as_raw_fd(), c.as_ptr(), 0o755) })?;
+                Ok(Out::Unit)
+            }
+            FdOp::Create { name } => {
+                kernel::openat2(
+                    fd.as_raw_fd(),
+                    name.as_bytes(),
+                    libc::O_CREAT | libc::O_RDWR,
+                    0o644,
+                )
+                .map_err(kernel::wasi_errno)?;
+                Ok(Out::Unit)
+            }
+            FdOp::Unlink { name } => {
+                let c = CString::new(*name).unwrap();
+                check(unsafe { libc::unlinkat(fd.as_raw_fd(), c.as_ptr(), 0) })?;
+                Ok(Out::Unit)
+            }
+        }
+    }
+
     fn run(&self, op: &Op) -> Result<Out, Errno> {
         use kernel::{check, io};
         match op {
+            Op::Open { .. } | Op::Close { .. } | Op::Fd { .. } => unreachable!("handle ops"),
             Op::Create { path, excl, trunc } => {
                 let mut flags = libc::O_CREAT | libc::O_RDWR;
                 if *excl {
@@ -996,23 +1380,7 @@ impl Host {
                 Ok(Out::Unit)
             }
             Op::Readdir { path } => {
-                let fd = self.open(path, libc::O_RDONLY | libc::O_DIRECTORY)?;
-                let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-                let mut list = Vec::new();
-                for e in std::fs::read_dir(proc_path).map_err(io)? {
-                    let e = e.map_err(io)?;
-                    let t = e.file_type().map_err(io)?;
-                    let ft = if t.is_dir() {
-                        FileType::Directory
-                    } else if t.is_symlink() {
-                        FileType::SymbolicLink
-                    } else {
-                        FileType::RegularFile
-                    };
-                    list.push((e.file_name().into_string().unwrap(), ft));
-                }
-                list.sort_by(|x, y| x.0.cmp(&y.0));
-                Ok(Out::List(list))
+                read_dir_fd(&self.open(path, libc::O_RDONLY | libc::O_DIRECTORY)?)
             }
             Op::Stat { path, follow } => {
                 let nofollow = if *follow { 0 } else { libc::O_NOFOLLOW };
@@ -1023,6 +1391,28 @@ impl Host {
             }
         }
     }
+}
+
+/// The entries of the directory open as `fd` (through its /proc magic link, which works
+/// even once the directory is removed), sorted by name.
+fn read_dir_fd(fd: &OwnedFd) -> Result<Out, Errno> {
+    use kernel::io;
+    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let mut list = Vec::new();
+    for e in std::fs::read_dir(proc_path).map_err(io)? {
+        let e = e.map_err(io)?;
+        let t = e.file_type().map_err(io)?;
+        let ft = if t.is_dir() {
+            FileType::Directory
+        } else if t.is_symlink() {
+            FileType::SymbolicLink
+        } else {
+            FileType::RegularFile
+        };
+        list.push((e.file_name().into_string().unwrap(), ft));
+    }
+    list.sort_by(|x, y| x.0.cmp(&y.0));
+    Ok(Out::List(list))
 }
 
 /// One entry of a whole-tree snapshot: type, link count, and contents or target.
@@ -1047,6 +1437,20 @@ fn snapshot_vfs(v: &Vfs, dir: NodeId, prefix: &str, out: &mut Snap) {
             snapshot_vfs(v, id, &format!("{path}/"), out);
         }
     }
+}
+
+/// Inode numbers reachable from `dir` (itself included), hard links counted once.
+fn reachable_inodes(v: &Vfs, dir: NodeId) -> HashSet<u64> {
+    let mut seen = HashSet::from([dir.ino]);
+    let mut queue = VecDeque::from([dir]);
+    while let Some(d) = queue.pop_front() {
+        for (_, _, ino, ft) in v.readdir(d, 2).unwrap() {
+            if seen.insert(ino) && ft == FileType::Directory {
+                queue.push_back(NodeId { fs: d.fs, ino });
+            }
+        }
+    }
+    seen
 }
 
 /// The host tree, walked without following any symlink.
@@ -1091,6 +1495,8 @@ fn operations_agree_with_a_real_directory() {
         // Halfway, fork the filesystem (O(1), copy-on-write): whatever follows must leave
         // the fork as it was.
         let mut fork: Option<(Vfs, Snap)> = None;
+        // Handles kept open on both sides: (vfs node, host fd, is a directory).
+        let mut handles: Vec<(NodeId, OwnedFd, bool)> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             if i == ops.len() / 2 {
                 let copy = Vfs::with_root(v.fs(root).unwrap().fork(), clock());
@@ -1098,8 +1504,40 @@ fn operations_agree_with_a_real_directory() {
                 snapshot_vfs(&copy, copy.root(), "", &mut snap);
                 fork = Some((copy, snap));
             }
-            let ours = run_vfs(&mut v, root, op);
-            let theirs = host.run(op);
+            let (ours, theirs) = match op {
+                Op::Open { path } => {
+                    let ours = v.open(root, path.as_bytes(), OPEN);
+                    let theirs = host.open_handle(path);
+                    let out = (
+                        ours.map(|_| Out::Unit),
+                        theirs.as_ref().map(|_| Out::Unit).map_err(|e| *e),
+                    );
+                    match (ours, theirs) {
+                        (Ok(id), Ok((fd, is_dir))) => handles.push((id, fd, is_dir)),
+                        (Ok(id), Err(_)) => v.release(id),
+                        _ => {}
+                    }
+                    out
+                }
+                Op::Close { handle } => {
+                    if !handles.is_empty() {
+                        let (id, _fd, _) = handles.remove(handle.index(handles.len()));
+                        v.release(id);
+                    }
+                    continue;
+                }
+                Op::Fd { handle, op: fd_op } => {
+                    if handles.is_empty() {
+                        continue;
+                    }
+                    let (id, fd, is_dir) = &handles[handle.index(handles.len())];
+                    (
+                        run_vfs_fd(&mut v, *id, fd_op),
+                        host.run_fd(fd, *is_dir, fd_op),
+                    )
+                }
+                _ => (run_vfs(&mut v, root, op), host.run(op)),
+            };
             let kind = format!("{op:?}");
             let kind = kind.split_whitespace().next().unwrap_or("");
             let key = match &ours {
@@ -1120,6 +1558,13 @@ fn operations_agree_with_a_real_directory() {
         let mut now = Snap::new();
         snapshot_vfs(&copy, copy.root(), "", &mut now);
         prop_assert_eq!(snap, now, "the fork changed");
+        // Once every handle is closed, exactly the reachable inodes are alive: nothing leaks,
+        // nothing reachable was freed.
+        for (id, _, _) in handles.drain(..) {
+            v.release(id);
+        }
+        let reachable = reachable_inodes(&v, root);
+        prop_assert_eq!(v.fs(root).unwrap().inode_count(), reachable.len());
         Ok(())
     });
     eprintln!("model outcomes: {:?}", outcomes.lock().unwrap());

@@ -117,11 +117,17 @@ impl Vfs {
         if !from_root {
             return result;
         }
-        let inside =
-            |stack: &[NodeId], node: Option<NodeId>| stack.contains(&base) || node == Some(base);
+        // Beneath `base` iff the walk's final chain of directories passes through it.
+        let beneath = stack.contains(&base);
         match result {
-            Ok(r) if inside(&stack, r.node) => Ok(r),
-            Err(e) if inside(&stack, None) => Err(e),
+            Ok(r) if beneath => Ok(r),
+            // The base itself, reached from outside (`/abs/path/to/base`): named like `.`,
+            // without its entry, which lies in a directory outside the base.
+            Ok(mut r) if r.node == Some(base) => {
+                r.entry = None;
+                Ok(r)
+            }
+            Err(e) if beneath => Err(e),
             _ => Err(Errno::Perm),
         }
     }
