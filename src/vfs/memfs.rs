@@ -539,25 +539,33 @@ impl MemFs {
     /// A removed directory lists nothing, not even `.` and `..` (its parent may be gone), as
     /// Linux's `getdents` seen through the C library.
     pub fn readdir(&self, dir: Ino, cookie: u64) -> Result<Vec<DirEntry>> {
+        Ok(self.readdir_iter(dir, cookie)?.collect())
+    }
+
+    /// As `readdir`, lazily: a caller that stops after a few entries (a small guest buffer)
+    /// pays for those few, not for the whole rest of the directory.
+    pub fn readdir_iter(
+        &self,
+        dir: Ino,
+        cookie: u64,
+    ) -> Result<impl Iterator<Item = DirEntry> + '_> {
         let d = self.dir(dir)?;
-        let mut out = Vec::new();
-        if d.removed {
-            return Ok(out);
-        }
-        if cookie == 0 {
-            out.push((1, Arc::from("."), dir, FileType::Directory));
-        }
-        if cookie <= 1 {
-            out.push((2, Arc::from(".."), d.parent, FileType::Directory));
-        }
-        for (next, name, ino) in d.entries.entries_from(cookie) {
-            let ft = self
-                .node(ino)
-                .map(Node::file_type)
-                .unwrap_or(FileType::Unknown);
-            out.push((next, name.clone(), ino, ft));
-        }
-        Ok(out)
+        let live = !d.removed;
+        let dot = (live && cookie == 0).then(|| (1, Arc::from("."), dir, FileType::Directory));
+        let dotdot =
+            (live && cookie <= 1).then(|| (2, Arc::from(".."), d.parent, FileType::Directory));
+        let entries = d
+            .entries
+            .entries_from(cookie)
+            .take_while(move |_| live)
+            .map(move |(next, name, ino)| {
+                let ft = self
+                    .node(ino)
+                    .map(Node::file_type)
+                    .unwrap_or(FileType::Unknown);
+                (next, name.clone(), ino, ft)
+            });
+        Ok(dot.into_iter().chain(dotdot).chain(entries))
     }
 
     /// Makes every file's data shareable so that cloning this filesystem copies no file data.

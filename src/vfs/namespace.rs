@@ -390,6 +390,16 @@ impl Vfs {
         self.fs(dir)?.readdir(dir.ino, cookie)
     }
 
+    /// As `readdir`, lazily (see `MemFs::readdir_iter`): `fd_readdir` with a small buffer
+    /// should stop early instead of collecting the whole rest of the directory.
+    pub fn readdir_iter(
+        &self,
+        dir: NodeId,
+        cookie: u64,
+    ) -> Result<impl Iterator<Item = DirEntry> + '_> {
+        self.fs(dir)?.readdir_iter(dir.ino, cookie)
+    }
+
     /// Creates a file with the given contents (shared, not copied) at `path`, making parent
     /// directories as needed; for building trees from the host side.
     pub fn write_file(&mut self, base: NodeId, path: &str, data: FileData) -> Result<NodeId> {
