@@ -522,6 +522,66 @@ fn confined_op() -> impl Strategy<Value = ConfinedOp> {
     ]
 }
 
+/// The structural invariants of every filesystem in `v` (see `memfs`): each entry names a
+/// live node; each directory's `parent` is the directory holding its entry; `nlink` counts
+/// entries (plus `.` and the subdirectories' `..` for directories); every live node is
+/// reachable from its root, or kept alive by an open handle.
+fn check_invariants(v: &Vfs) -> Result<(), String> {
+    use strata::vfs::node::NodeKind;
+    for fs_index in 0.. {
+        let Ok(fs) = v.fs(NodeId {
+            fs: fs_index,
+            ino: 1,
+        }) else {
+            break;
+        };
+        let mut refs: HashMap<u64, u64> = HashMap::new();
+        let mut subdirs: HashMap<u64, u64> = HashMap::new();
+        for (ino, node) in fs.nodes() {
+            if let NodeKind::Dir(d) = &node.kind {
+                for (name, child) in d.entries.iter() {
+                    let c = fs
+                        .node(child)
+                        .map_err(|_| format!("fs {fs_index}: {ino}/{name} -> dead {child}"))?;
+                    *refs.entry(child).or_default() += 1;
+                    if let NodeKind::Dir(cd) = &c.kind {
+                        *subdirs.entry(ino).or_default() += 1;
+                        if cd.parent != ino {
+                            return Err(format!("fs {fs_index}: {child}'s parent is not {ino}"));
+                        }
+                    }
+                }
+            }
+        }
+        let mut live = 0;
+        for (ino, node) in fs.nodes() {
+            live += 1;
+            let want = match &node.kind {
+                NodeKind::Dir(d) if d.removed => 0,
+                NodeKind::Dir(_) => 2 + subdirs.get(&ino).copied().unwrap_or(0),
+                _ => refs.get(&ino).copied().unwrap_or(0),
+            };
+            if node.nlink != want {
+                return Err(format!(
+                    "fs {fs_index}: inode {ino} nlink {} != {want}",
+                    node.nlink
+                ));
+            }
+            let named = ino == fs.root() || refs.contains_key(&ino);
+            if !named && fs.open_count(ino) == 0 {
+                return Err(format!("fs {fs_index}: inode {ino} leaked"));
+            }
+        }
+        if live != fs.inode_count() {
+            return Err(format!(
+                "fs {fs_index}: {live} live, count {}",
+                fs.inode_count()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn apply_confined(v: &mut Vfs, base: NodeId, op: &ConfinedOp) {
     let _ = match op {
         ConfinedOp::Create(p, follow) => {
@@ -586,6 +646,9 @@ fn resolution_never_leaves_the_base() {
         for op in &ops {
             apply_confined(&mut b.v, base, op);
             prop_assert_eq!(&before, &outside_snapshot(&b.v, base), "after {:?}", op);
+            if let Err(e) = check_invariants(&b.v) {
+                prop_assert!(false, "after {:?}: {}", op, e);
+            }
         }
         // Whatever happened, every node a path reaches is still beneath the base.
         let inside = subtree(&b.v, base);
@@ -1546,6 +1609,9 @@ fn operations_agree_with_a_real_directory() {
             };
             *outcomes.lock().unwrap().entry(key).or_default() += 1;
             prop_assert_eq!(ours, theirs, "op #{}: {:?}", i, op);
+            if let Err(e) = check_invariants(&v) {
+                prop_assert!(false, "op #{}: {:?}: {}", i, op, e);
+            }
         }
         let (mut a, mut b) = (Snap::new(), Snap::new());
         snapshot_vfs(&v, root, "", &mut a);
