@@ -1,7 +1,9 @@
 //! The namespace a sandbox sees: several filesystems, one of them the root, the others
 //! mounted on directories. Path-level operations live here: each resolves its path with the
 //! confined resolver, then acts on (directory, name) in the filesystem that holds it.
-//! Renames and links never cross filesystems (`EXDEV`).
+//! Renames and links never cross filesystems (`EXDEV`). Where WASI leaves an error open,
+//! each operation makes Linux's checks in Linux's order (tests/vfs_props.rs compares them
+//! with the kernel).
 
 use super::clock::{Clock, SystemClock};
 use super::data::FileData;
