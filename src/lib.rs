@@ -5,5 +5,7 @@
 pub mod image;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "runtime")]
+pub mod sandbox;
 pub mod vfs;
 pub mod wasi;

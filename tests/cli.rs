@@ -2,6 +2,8 @@
 //! here are small WAT texts (the CLI accepts text as well as binary modules) so each test
 //! states exactly what the guest does.
 
+#![cfg(feature = "runtime")]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

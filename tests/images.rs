@@ -3,6 +3,8 @@
 //! hostile archives rejected naming the entry, and the copy-on-write fork semantics (lazy
 //! copy-up, renames of lower directories, hard links across copy-up, read-only layers).
 
+#![cfg(feature = "runtime")]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

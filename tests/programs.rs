@@ -4,6 +4,8 @@
 //! `tests/programs/expected/NAME.stdout`. `WASI_STRICT=1` makes the programs require the
 //! spec's behaviour where wasmtime does less (see tests/programs/README.md).
 
+#![cfg(feature = "runtime")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;

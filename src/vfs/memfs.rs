@@ -100,6 +100,11 @@ impl MemFs {
         self.readonly = readonly;
     }
 
+    /// Takes timestamps from `clock` from now on (a fork for a deterministic run).
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
     pub fn now(&self) -> u64 {
         self.clock.now_ns()
     }

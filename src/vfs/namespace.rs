@@ -63,6 +63,14 @@ impl Vfs {
         &self.clock
     }
 
+    /// Takes timestamps from `clock` from now on, in every filesystem of the namespace.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        for fs in &mut self.fss {
+            fs.set_clock(clock.clone());
+        }
+        self.clock = clock;
+    }
+
     pub fn root(&self) -> NodeId {
         NodeId {
             fs: 0,

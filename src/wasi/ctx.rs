@@ -226,12 +226,25 @@ impl WasiCtx {
     }
 }
 
-impl Drop for WasiCtx {
-    fn drop(&mut self) {
+impl WasiCtx {
+    /// Closes every fd and hands back the filesystem (files unlinked while open are freed).
+    pub fn into_vfs(mut self) -> Vfs {
+        self.close_all();
+        std::mem::take(&mut self.vfs)
+    }
+
+    fn close_all(&mut self) {
         let nodes: Vec<NodeId> = self.fds.iter().filter_map(|(_, e)| e.node()).collect();
+        self.fds = FdTable::default();
         for n in nodes {
             self.vfs.release(n);
         }
+    }
+}
+
+impl Drop for WasiCtx {
+    fn drop(&mut self) {
+        self.close_all();
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod abi;
 pub mod ctx;
+pub mod deterministic;
 pub mod fd;
 pub mod fdtable;
 pub mod memory;
