@@ -20,7 +20,10 @@ pub enum ImageCommand {
         output: PathBuf,
     },
     /// List an image's entries (type, mode, size, path), below PATH if given.
-    Ls { image: PathBuf, path: Option<String> },
+    Ls {
+        image: PathBuf,
+        path: Option<String>,
+    },
     /// Write the contents of the file PATH of an image to stdout.
     Cat { image: PathBuf, path: String },
     /// Compare two images: `+ path` only in B, `- path` only in A, `M path` different
@@ -42,7 +45,11 @@ pub fn run(cmd: ImageCommand) -> Result<u8, Fail> {
                         FileType::SymbolicLink => 'l',
                         _ => '-',
                     };
-                    let link = e.target.as_deref().map(|t| format!(" -> {t}")).unwrap_or_default();
+                    let link = e
+                        .target
+                        .as_deref()
+                        .map(|t| format!(" -> {t}"))
+                        .unwrap_or_default();
                     let _ = writeln!(out, "{kind} {:04o} {:>10} {p}{link}", e.mode, e.size);
                 }
             }
@@ -53,10 +60,9 @@ pub fn run(cmd: ImageCommand) -> Result<u8, Fail> {
             let e = entries
                 .get(path.trim_matches('/'))
                 .ok_or_else(|| setup(format!("{}: no entry {path}", image.display())))?;
-            let data = e
-                .data
-                .as_ref()
-                .ok_or_else(|| setup(format!("{}: {path} is not a regular file", image.display())))?;
+            let data = e.data.as_ref().ok_or_else(|| {
+                setup(format!("{}: {path} is not a regular file", image.display()))
+            })?;
             std::io::stdout()
                 .lock()
                 .write_all(data)
@@ -143,24 +149,37 @@ fn walk(fs: &MemFs) -> BTreeMap<String, Entry> {
 
 fn build(dir: &PathBuf, output: &PathBuf) -> Result<(), Fail> {
     let epoch: u64 = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| setup(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")))?,
+        Ok(v) => v.parse().map_err(|_| {
+            setup(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds"
+            ))
+        })?,
         Err(_) => 0,
     };
     let mut vfs = Vfs::new(Arc::new(SystemClock));
     let root = vfs.root();
-    strata::image::host::import_dir(&mut vfs, root, dir).map_err(|e| setup(format!("{}: {e}", dir.display())))?;
+    strata::image::host::import_dir(&mut vfs, root, dir)
+        .map_err(|e| setup(format!("{}: {e}", dir.display())))?;
     // Normalise what a checkout does not preserve: times and permission bits beyond +x.
     let fs = vfs.fs_mut(root).map_err(|e| setup(e.to_string()))?;
-    let nodes: Vec<(u64, u32, bool)> = fs.nodes().map(|(ino, n)| (ino, n.mode, n.is_dir())).collect();
+    let nodes: Vec<(u64, u32, bool)> = fs
+        .nodes()
+        .map(|(ino, n)| (ino, n.mode, n.is_dir()))
+        .collect();
     for (ino, mode, is_dir) in nodes {
-        let mode = if is_dir || mode & 0o111 != 0 { 0o755 } else { 0o644 };
+        let mode = if is_dir || mode & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
         let t = SetTime::At(epoch * 1_000_000_000);
-        let r = fs.set_mode(ino, mode).and_then(|()| fs.set_times(ino, t, t));
+        let r = fs
+            .set_mode(ino, mode)
+            .and_then(|()| fs.set_times(ino, t, t));
         r.map_err(|e| setup(format!("{}: {e}", dir.display())))?;
     }
-    let file = std::fs::File::create(output).map_err(|e| setup(format!("{}: {e}", output.display())))?;
+    let file =
+        std::fs::File::create(output).map_err(|e| setup(format!("{}: {e}", output.display())))?;
     let opts = ExportOptions {
         nanoseconds: false,
         ..ExportOptions::default()
@@ -168,7 +187,9 @@ fn build(dir: &PathBuf, output: &PathBuf) -> Result<(), Fail> {
     let fail = |e: &dyn std::fmt::Display| setup(format!("{}: {e}", output.display()));
     if output.extension().is_some_and(|e| e == "gz") {
         // No name and mtime 0 in the gzip header, so the bytes depend on the tree only.
-        let gz = flate2::GzBuilder::new().mtime(0).write(file, flate2::Compression::best());
+        let gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(file, flate2::Compression::best());
         let gz = export_vfs(&vfs, root, gz, &opts).map_err(|e| fail(&e))?;
         gz.finish().map_err(|e| fail(&e))?;
     } else {
