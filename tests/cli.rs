@@ -257,3 +257,64 @@ fn version_flag() {
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("strata "));
 }
+
+/// Copies stdin to stdout (one fd_read of up to 64 bytes).
+const ECHO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 64))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+#[test]
+fn stdin_file_trace_and_quiet() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "echo.wat", ECHO);
+    let input = t.path().join("in.txt");
+    std::fs::write(&input, "from a file\n").unwrap();
+    let o = strata(&["run", "--stdin", input.to_str().unwrap(), "--trace", &m]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(o.stdout, b"from a file\n");
+    assert_eq!(
+        stderr(&o),
+        "strata: trace: fd_read -> 0 (success)\nstrata: trace: fd_write -> 0 (success)\n"
+    );
+    let o = strata(&["run", "--stdin", "/nonexistent/in", &m]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--stdin /nonexistent/in"));
+    let o = strata(&["run", "--quiet", "--stdin", "/nonexistent/in", &m]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(o.stderr.is_empty());
+}
+
+#[test]
+fn deterministic_runs_print_and_save_the_same_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/wasm/determinism.wasm");
+    let mut runs = Vec::new();
+    for (i, seed) in ["--deterministic=5", "--deterministic=5", "--deterministic"]
+        .iter()
+        .enumerate()
+    {
+        let out = t.path().join(format!("fs{i}.tar"));
+        let o = strata(&[
+            "run",
+            seed,
+            "--save-fs",
+            out.to_str().unwrap(),
+            module.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        runs.push((o.stdout, std::fs::read(out).unwrap()));
+    }
+    assert!(
+        runs[0] == runs[1],
+        "same seed: identical stdout and --save-fs tar"
+    );
+    assert_ne!(runs[0].0, runs[2].0, "seed 0 differs from seed 5");
+    assert!(String::from_utf8_lossy(&runs[0].0).contains("clock 0: Ok(946684800000"));
+}

@@ -270,6 +270,11 @@ impl FileData {
         if new_len == self.len() {
             return;
         }
+        if new_len == 0 {
+            // O_TRUNC of a lazy file needs none of its old contents.
+            self.repr = Repr::Whole(Bytes::new());
+            return;
+        }
         self.materialize();
         if let Repr::Whole(b) = &self.repr
             && new_len < b.len() as u64

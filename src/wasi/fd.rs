@@ -486,7 +486,9 @@ impl WasiCtx {
         e.require(rights::FD_READDIR)?;
         let out = mem.slice_mut(buf, buf_len)?;
         let mut used = 0usize;
-        for (next, name, ino, ft) in self.vfs.readdir(node, cookie)? {
+        // Lazily: a small buffer costs only the entries that fit, not the rest of the
+        // directory (wasi-libc lists big directories 4 KiB at a time).
+        for (next, name, ino, ft) in self.vfs.readdir_iter(node, cookie)? {
             if used >= out.len() {
                 break;
             }

@@ -16,7 +16,8 @@ use strata::image::{
     Deletions, ExportOptions, LoadOptions, diff_into, export_memfs, export_vfs, load_path, stack,
 };
 use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, run_instance};
-use strata::vfs::{Errno, MemFs, NodeId, SystemClock, Vfs};
+use strata::vfs::{Errno, MemFs, NodeId, SteppingClock, SystemClock, Vfs};
+use strata::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
 use wasmer::{Instance, Module, Store, Type, Value};
 
 const EXIT_SETUP: u8 = 125;
@@ -69,6 +70,19 @@ struct RunArgs {
     /// parsed as its parameters; print its results.
     #[arg(long, value_name = "FUNC")]
     invoke: Option<String>,
+    /// Feed the guest's stdin from FILE (default: strata's own stdin).
+    #[arg(long, value_name = "FILE")]
+    stdin: Option<PathBuf>,
+    /// Deterministic run: virtual clocks from 2000-01-01 advancing 1 µs per reading, file
+    /// timestamps likewise, random bytes from a generator seeded with SEED (default 0).
+    #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "0", require_equals = true)]
+    deterministic: Option<u64>,
+    /// Print every WASI call and its result to stderr.
+    #[arg(long)]
+    trace: bool,
+    /// Print none of strata's own messages (exit statuses stay the same).
+    #[arg(long, short = 'q')]
+    quiet: bool,
     /// The module to run.
     module: PathBuf,
     /// Arguments for the guest (or for --invoke).
@@ -92,14 +106,19 @@ impl From<Error> for Fail {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run(args) => run(args),
-        Command::Image(cmd) => image_cmd::run(cmd),
+    let (result, quiet) = match cli.command {
+        Command::Run(args) => {
+            let quiet = args.quiet;
+            (run(args), quiet)
+        }
+        Command::Image(cmd) => (image_cmd::run(cmd), false),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Fail(code, msg)) => {
-            eprintln!("strata: {msg}");
+            if !quiet {
+                eprintln!("strata: {msg}");
+            }
             ExitCode::from(code)
         }
     }
@@ -319,10 +338,13 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
         ))
     })?;
     let Setup {
-        vfs,
+        mut vfs,
         preopens,
         mounts,
     } = build_fs(&args.images, &args.dirs)?;
+    if args.deterministic.is_some() {
+        vfs.set_clock(Arc::new(SteppingClock::new(REALTIME_START_NS, STEP_NS)));
+    }
     // O(1) snapshots (shared, copy-on-write) of every filesystem, for --save-diff.
     let bases: Vec<MemFs> = mounts
         .iter()
@@ -334,6 +356,20 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "main.wasm".into());
     let mut builder = WasiEnv::builder(program).fs(vfs);
+    if let Some(path) = &args.stdin {
+        let data =
+            std::fs::read(path).map_err(|e| setup(format!("--stdin {}: {e}", path.display())))?;
+        builder = builder.stdin_bytes(data);
+    }
+    if args.trace {
+        builder = builder.trace(Box::new(|name, errno| {
+            let what = match errno {
+                0 => "success",
+                e => Errno::from_code(e).map_or("?", |e| e.name()),
+            };
+            eprintln!("strata: trace: {name} -> {errno} ({what})");
+        }));
+    }
     if args.invoke.is_none() {
         builder = builder.args(args.args.iter().cloned());
     }
@@ -347,6 +383,9 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
         builder = builder.preopen(path, name);
     }
     let env = builder.finalize(&mut store)?;
+    if let Some(seed) = args.deterministic {
+        env.ctx(&mut store).environment = Box::new(DeterministicEnvironment::new(seed));
+    }
     let imports = env.import_object(&mut store, &module)?;
     WasiFunctionEnv::check_imports(&imports, &module)?;
     let instance = Instance::new(&mut store, &module, &imports)
