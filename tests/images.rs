@@ -301,7 +301,7 @@ fn hostile_image_is_rejected_naming_the_entry() {
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     let mut data = h.as_bytes().to_vec();
-    data.extend_from_slice(&[b'p', b'w', b'n', b'\n']);
+    data.extend_from_slice(b"pwn\n");
     data.resize(data.len() + 508 + 1024, 0);
     let img = put(t.path(), "evil.tar", &data);
     let c = cat();

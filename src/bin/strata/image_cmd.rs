@@ -3,7 +3,7 @@
 use super::{Fail, setup};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata::image::{ExportOptions, LoadOptions, export_vfs, load_path};
 use strata::vfs::node::NodeKind;
@@ -91,7 +91,7 @@ pub fn run(cmd: ImageCommand) -> Result<u8, Fail> {
     }
 }
 
-fn load(path: &PathBuf) -> Result<MemFs, Fail> {
+fn load(path: &Path) -> Result<MemFs, Fail> {
     load_path(path, &LoadOptions::default())
         .map(|i| i.fs)
         .map_err(|e| setup(format!("{}: {e}", path.display())))
@@ -147,7 +147,7 @@ fn walk(fs: &MemFs) -> BTreeMap<String, Entry> {
     out
 }
 
-fn build(dir: &PathBuf, output: &PathBuf) -> Result<(), Fail> {
+fn build(dir: &Path, output: &Path) -> Result<(), Fail> {
     let epoch: u64 = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v.parse().map_err(|_| {
             setup(format!(
