@@ -336,6 +336,12 @@ impl WasiCtx {
     /// Rights can only be dropped, never gained (`ENOTCAPABLE`).
     pub fn fd_fdstat_set_rights(&mut self, fd: u32, base: u64, inheriting: u64) -> Result<()> {
         let e = self.fds.get_mut(fd)?;
+        // A directory fd only ever holds directory rights (see `path_open`): bits that mean
+        // nothing on a directory (FD_READ, FD_SEEK, ...) are ignored, as wasi-common did.
+        let base = match e.kind {
+            FdKind::Dir { .. } => base & rights::DIR_BASE,
+            _ => base,
+        };
         if base & !e.rights_base != 0 || inheriting & !e.rights_inheriting != 0 {
             return Err(Errno::Notcapable);
         }
