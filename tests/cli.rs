@@ -318,3 +318,27 @@ fn deterministic_runs_print_and_save_the_same_bytes() {
     assert_ne!(runs[0].0, runs[2].0, "seed 0 differs from seed 5");
     assert!(String::from_utf8_lossy(&runs[0].0).contains("clock 0: Ok(946684800000"));
 }
+
+#[test]
+fn no_root_preopen_leaves_fd_3_unused() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(
+        t.path(),
+        "prestat.wat",
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $p (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (call $p (i32.const 3) (i32.const 0)))))"#,
+    );
+    assert_eq!(
+        strata(&["run", &m]).status.code(),
+        Some(0),
+        "the root is preopened at fd 3"
+    );
+    assert_eq!(
+        strata(&["run", "--no-root-preopen", &m]).status.code(),
+        Some(8),
+        "EBADF"
+    );
+}

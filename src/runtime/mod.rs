@@ -134,6 +134,8 @@ pub struct WasiEnvBuilder {
     stdout: Output,
     stderr: Output,
     trace: Option<TraceFn>,
+    /// Preopen the namespace root after the explicit preopens (default: true).
+    root_preopen: bool,
 }
 
 /// Entry point of the builder: `WasiEnv::builder("prog")`.
@@ -152,6 +154,7 @@ impl WasiEnv {
             stdout: Output::Inherit,
             stderr: Output::Inherit,
             trace: None,
+            root_preopen: true,
         }
     }
 }
@@ -234,6 +237,13 @@ impl WasiEnvBuilder {
         c
     }
 
+    /// Whether the namespace root is preopened as `/` after the explicit preopens (default:
+    /// yes). Without it, a guest given no preopens has none, as under wasmtime.
+    pub fn root_preopen(mut self, on: bool) -> Self {
+        self.root_preopen = on;
+        self
+    }
+
     /// Calls `f(name, errno)` after every WASI call.
     pub fn trace(mut self, f: TraceFn) -> Self {
         self.trace = Some(f);
@@ -276,7 +286,7 @@ impl WasiEnvBuilder {
         }
         // The namespace root comes last, so absolute paths work anywhere in the (entirely
         // virtual) namespace while the first preopens keep the numbers programs expect.
-        if !root_named {
+        if !root_named && self.root_preopen {
             ctx.preopen(root, "/").map_err(|errno| Error::GuestPath {
                 path: "/".into(),
                 errno,

@@ -77,6 +77,10 @@ struct RunArgs {
     /// timestamps likewise, random bytes from a generator seeded with SEED (default 0).
     #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "0", require_equals = true)]
     deterministic: Option<u64>,
+    /// Do not preopen the sandbox root `/` after the `--dir` preopens (the guest then has
+    /// exactly the preopens given, as under wasmtime).
+    #[arg(long)]
+    no_root_preopen: bool,
     /// Print every WASI call and its result to stderr.
     #[arg(long)]
     trace: bool,
@@ -355,7 +359,9 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "main.wasm".into());
-    let mut builder = WasiEnv::builder(program).fs(vfs);
+    let mut builder = WasiEnv::builder(program)
+        .fs(vfs)
+        .root_preopen(!args.no_root_preopen);
     if let Some(path) = &args.stdin {
         let data =
             std::fs::read(path).map_err(|e| setup(format!("--stdin {}: {e}", path.display())))?;
