@@ -487,11 +487,10 @@ fn vfs_readdir_page(
     cap: usize,
     seen: &mut usize,
 ) -> Option<u64> {
-    let entries = vfs.readdir(dir, cookie).unwrap();
-    let total = entries.len();
+    // Lazily, as `fd_readdir` does: only the entries that fit are produced.
     let mut used = 0;
     let mut next = cookie;
-    for (i, (c, name, ino, _ft)) in entries.into_iter().enumerate() {
+    for (c, name, ino, _ft) in vfs.readdir_iter(dir, cookie).unwrap() {
         let size = WASI_DIRENT_HEAD + name.len();
         if used + size > cap {
             // Cut short: the guest asks again from the last whole entry.
@@ -501,9 +500,6 @@ fn vfs_readdir_page(
         next = c;
         *seen += 1;
         black_box((&name, ino));
-        if i + 1 == total {
-            break;
-        }
     }
     None
 }
