@@ -251,15 +251,26 @@ impl FileData {
                 .entry(idx)
                 .or_insert_with(|| Block::Owned(Vec::new()))
                 .make_mut();
+            let src = &data[done..done + take];
             if block.len() < within + take {
                 if block.capacity() < within + take {
                     // Grow straight to a whole block when appending so that sequential small
                     // writes do not reallocate again and again.
                     block.reserve_exact(BLOCK as usize - block.len());
                 }
-                block.resize(within + take, 0);
+                if block.len() <= within {
+                    // Appending (after a zero gap, if any): write each byte once, no memset
+                    // of what is about to be overwritten.
+                    block.resize(within, 0);
+                    block.extend_from_slice(src);
+                } else {
+                    let keep = block.len() - within;
+                    block[within..].copy_from_slice(&src[..keep]);
+                    block.extend_from_slice(&src[keep..]);
+                }
+            } else {
+                block[within..within + take].copy_from_slice(src);
             }
-            block[within..within + take].copy_from_slice(&data[done..done + take]);
             done += take;
         }
         *len = (*len).max(offset + data.len() as u64);
