@@ -503,3 +503,76 @@ fn host_layer_reads_files_lazily_and_reports_vanished_ones() {
     vfs.write(used, Some(0), b"USED").unwrap();
     assert_eq!(std::fs::read(t.path().join("sub/used")).unwrap(), b"used\n");
 }
+
+/// One raw ustar member: names are written byte for byte (the tar crate refuses hostile ones).
+fn raw_member(name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.as_mut_bytes()[..name.len()].copy_from_slice(name);
+    h.as_mut_bytes()[157..157 + link.len()].copy_from_slice(link);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(kind);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().next_multiple_of(512), 0);
+    out
+}
+
+#[test]
+fn every_hostile_archive_is_refused_by_the_cli_naming_the_member() {
+    use tar::EntryType::{Link, Regular, Symlink};
+    let end = vec![0u8; 1024];
+    let mut truncated = raw_member(b"big", Regular, b"", &[1u8; 600]);
+    truncated.truncate(512 + 100);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dotdot",
+            [raw_member(b"a/../../x", Regular, b"", b"x"), end.clone()].concat(),
+            "a/../../x",
+        ),
+        (
+            "tar-slip",
+            [
+                raw_member(b"l", Symlink, b"/etc", b""),
+                raw_member(b"l/passwd", Regular, b"", b"x"),
+                end.clone(),
+            ]
+            .concat(),
+            "l/passwd",
+        ),
+        (
+            "link-missing",
+            [raw_member(b"h", Link, b"nowhere", b""), end.clone()].concat(),
+            "h",
+        ),
+        (
+            "link-outside",
+            [raw_member(b"h", Link, b"../etc/passwd", b""), end.clone()].concat(),
+            "h",
+        ),
+        (
+            "non-utf8",
+            [raw_member(b"bad\xff", Regular, b"", b"x"), end.clone()].concat(),
+            "bad",
+        ),
+        ("truncated", truncated, "big"),
+    ];
+    let t = tempfile::tempdir().unwrap();
+    let c = cat();
+    for (name, data, member) in cases {
+        // Plain and gzip-compressed, both under a misleading name.
+        for (suffix, bytes) in [("tar", data.clone()), ("gz", gzip(&data))] {
+            let img = put(t.path(), &format!("{name}.{suffix}.img"), &bytes);
+            let o = strata(&["run", "--image", &img, c.to_str().unwrap(), "/x"]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(125), "{name}.{suffix}: {err}");
+            assert!(
+                err.contains(member) && err.contains(&img),
+                "{name}.{suffix}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{name}.{suffix}: one line: {err}");
+            assert!(o.stdout.is_empty());
+        }
+    }
+}
