@@ -46,6 +46,9 @@ impl LazyFile {
 /// Block granularity of copy-on-write and of sparse storage.
 pub const BLOCK: u64 = 64 * 1024;
 
+/// Smallest allocation for a newly owned block (it then doubles up to `BLOCK`).
+const MIN_BLOCK_ALLOC: usize = 64;
+
 #[derive(Clone, Debug)]
 enum Block {
     Shared(Bytes),
@@ -57,6 +60,14 @@ impl Block {
         match self {
             Block::Shared(b) => b,
             Block::Owned(v) => v,
+        }
+    }
+
+    /// Bytes allocated for the block if this file owns it (0 while shared).
+    fn owned_capacity(&self) -> u64 {
+        match self {
+            Block::Owned(v) => v.capacity() as u64,
+            Block::Shared(_) => 0,
         }
     }
 
@@ -165,6 +176,33 @@ impl FileData {
         }
     }
 
+    /// Bytes allocated for the blocks this file owns: what it holds beyond shared buffers
+    /// (the resource limits count this).
+    pub fn owned_capacity(&self) -> u64 {
+        match &self.repr {
+            Repr::Whole(_) | Repr::Lazy(_) => 0,
+            Repr::Blocks { blocks, .. } => blocks.values().map(Block::owned_capacity).sum(),
+        }
+    }
+
+    /// The most `owned_capacity` can grow by writing `len` bytes at `offset`: a whole block
+    /// for each block touched, less what the file already owns of it.
+    pub fn write_growth_bound(&self, offset: u64, len: u64) -> u64 {
+        if len == 0 {
+            return 0;
+        }
+        let first = offset / BLOCK;
+        let last = offset.saturating_add(len - 1) / BLOCK;
+        let owned: u64 = match &self.repr {
+            Repr::Blocks { blocks, .. } => blocks
+                .range(first..=last)
+                .map(|(_, b)| b.owned_capacity().min(BLOCK))
+                .sum(),
+            Repr::Whole(_) | Repr::Lazy(_) => 0,
+        };
+        (last - first + 1).saturating_mul(BLOCK) - owned
+    }
+
     /// Copies bytes from `offset` into `buf`; returns how many (0 at or past the end).
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
         let len = self.len();
@@ -237,26 +275,38 @@ impl FileData {
 
     /// Writes `data` at `offset`, extending the file (with zeros in any gap) as needed.
     /// The caller checks that `offset + data.len()` does not overflow its size limit.
-    pub fn write_at(&mut self, offset: u64, data: &[u8]) {
+    /// Returns how much `owned_capacity` grew (at most `write_growth_bound`).
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> u64 {
         if data.is_empty() {
-            return;
+            return 0;
         }
         let (len, blocks) = self.blocks_mut();
         let mut done = 0usize;
+        let mut grown = 0u64;
         while done < data.len() {
             let pos = offset + done as u64;
             let (idx, within) = (pos / BLOCK, (pos % BLOCK) as usize);
             let take = (data.len() - done).min(BLOCK as usize - within);
-            let block = blocks
+            let entry = blocks
                 .entry(idx)
-                .or_insert_with(|| Block::Owned(Vec::new()))
-                .make_mut();
+                .or_insert_with(|| Block::Owned(Vec::new()));
+            let before = entry.owned_capacity();
+            let block = entry.make_mut();
             let src = &data[done..done + take];
             if block.len() < within + take {
                 if block.capacity() < within + take {
-                    // Grow straight to a whole block when appending so that sequential small
-                    // writes do not reallocate again and again.
-                    block.reserve_exact(BLOCK as usize - block.len());
+                    // A file's first block grows geometrically, so that a small file holds
+                    // little more than its size; later blocks (a large file) get a whole
+                    // block at once, so sequential small writes do not reallocate.
+                    let want = if idx == 0 {
+                        (within + take)
+                            .max(block.capacity() * 2)
+                            .max(MIN_BLOCK_ALLOC)
+                            .min(BLOCK as usize)
+                    } else {
+                        BLOCK as usize
+                    };
+                    block.reserve_exact(want - block.len());
                 }
                 if block.len() <= within {
                     // Appending (after a zero gap, if any): write each byte once, no memset
@@ -271,34 +321,40 @@ impl FileData {
             } else {
                 block[within..within + take].copy_from_slice(src);
             }
+            grown += (block.capacity() as u64).saturating_sub(before);
             done += take;
         }
         *len = (*len).max(offset + data.len() as u64);
+        grown
     }
 
-    /// Truncates or extends (with zeros, sparsely) to exactly `new_len` bytes.
-    pub fn set_len(&mut self, new_len: u64) {
+    /// Truncates or extends (with zeros, sparsely) to exactly `new_len` bytes. Returns how
+    /// much `owned_capacity` shrank (blocks dropped past the new end).
+    pub fn set_len(&mut self, new_len: u64) -> u64 {
         if new_len == self.len() {
-            return;
+            return 0;
         }
         if new_len == 0 {
             // O_TRUNC of a lazy file needs none of its old contents.
+            let freed = self.owned_capacity();
             self.repr = Repr::Whole(Bytes::new());
-            return;
+            return freed;
         }
         self.materialize();
         if let Repr::Whole(b) = &self.repr
             && new_len < b.len() as u64
         {
             self.repr = Repr::Whole(b.slice(..new_len as usize));
-            return;
+            return 0;
         }
         let (len, blocks) = self.blocks_mut();
+        let mut freed = 0;
         if new_len < *len {
             let last = new_len / BLOCK;
             let within = (new_len % BLOCK) as usize;
             // Drop whole blocks past the end, then cut the block holding the new end.
-            blocks.split_off(&(last + if within == 0 { 0 } else { 1 }));
+            let dropped = blocks.split_off(&(last + if within == 0 { 0 } else { 1 }));
+            freed = dropped.values().map(Block::owned_capacity).sum();
             if within > 0
                 && let Some(block) = blocks.get_mut(&last)
                 && block.as_slice().len() > within
@@ -310,6 +366,7 @@ impl FileData {
             }
         }
         *len = new_len;
+        freed
     }
 
     /// Calls `f` with consecutive pieces covering the whole contents (holes as zero runs).

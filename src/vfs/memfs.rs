@@ -13,6 +13,7 @@ use super::dir::{Dir, Ino};
 use super::error::{Errno, Result};
 use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
 use super::table::NodeTable;
+use crate::limits::{Budget, INODE_COST, LINK_COST};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -43,6 +44,20 @@ pub struct MemFs {
     /// Absolute symlink targets here resolve from the namespace root (see `resolve`).
     abs_symlinks_in_root: bool,
     clock: Arc<dyn Clock>,
+    /// The run's memory and inode accounts (see `crate::limits`), shared with the other
+    /// filesystems of its namespace; `None`: nothing is counted.
+    budget: Option<Arc<Budget>>,
+    /// What was charged to `budget` per inode beyond file data: the inode itself if it was
+    /// created under the budget, hard links added to it.
+    charged: HashMap<Ino, Charged>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Charged {
+    /// Bytes charged for the inode itself (0: it existed before the budget).
+    inode: u64,
+    /// Hard links added under the budget and not removed since.
+    links: u32,
 }
 
 impl MemFs {
@@ -70,7 +85,20 @@ impl MemFs {
             readonly: false,
             abs_symlinks_in_root: false,
             clock,
+            budget: None,
+            charged: HashMap::new(),
         }
+    }
+
+    /// Counts from now on what this filesystem allocates and frees against `budget`
+    /// (`None`: nothing is counted). What it holds already is not counted.
+    pub fn set_budget(&mut self, budget: Option<Arc<Budget>>) {
+        self.budget = budget;
+        self.charged.clear();
+    }
+
+    pub fn budget(&self) -> Option<&Arc<Budget>> {
+        self.budget.as_ref()
     }
 
     pub fn dev(&self) -> u64 {
@@ -179,6 +207,15 @@ impl MemFs {
             && !self.open.contains_key(&ino)
             && (n.nlink == 0 || (n.is_dir() && n.nlink <= 1))
         {
+            if let Some(budget) = &self.budget {
+                let data = match &n.kind {
+                    NodeKind::File(f) => f.owned_capacity(),
+                    _ => 0,
+                };
+                let c = self.charged.remove(&ino).unwrap_or_default();
+                let links = u64::from(c.links) * LINK_COST;
+                budget.refund(data + c.inode + links, u64::from(c.inode > 0));
+            }
             self.nodes.set(ino, None);
             self.free.push(ino);
         }
@@ -207,7 +244,27 @@ impl MemFs {
     fn insert_new(&mut self, dir: Ino, name: &str, kind: NodeKind, mode: u32) -> Result<Ino> {
         let now = self.prepare_insert(dir, name)?;
         let is_dir = matches!(kind, NodeKind::Dir(_));
+        let inode_cost = match &kind {
+            NodeKind::Symlink(t) => INODE_COST + t.len() as u64,
+            _ => INODE_COST,
+        };
+        if let Some(budget) = &self.budget {
+            let data = match &kind {
+                NodeKind::File(f) => f.owned_capacity(),
+                _ => 0,
+            };
+            budget.charge(inode_cost + data, 1)?;
+        }
         let ino = self.alloc(Node::new(kind, mode, now));
+        if self.budget.is_some() {
+            self.charged.insert(
+                ino,
+                Charged {
+                    inode: inode_cost,
+                    links: 0,
+                },
+            );
+        }
         self.dir_mut(dir)?.entries.insert(Arc::from(name), ino);
         if is_dir {
             self.node_mut(dir)?.nlink += 1;
@@ -248,7 +305,7 @@ impl MemFs {
     /// Adds another name for the non-directory `target`.
     pub fn link(&mut self, dir: Ino, name: &str, target: Ino) -> Result<()> {
         let now = self.prepare_insert(dir, name)?;
-        let t = self.node_mut(target)?;
+        let t = self.node(target)?;
         if t.is_dir() {
             return Err(Errno::Perm);
         }
@@ -259,6 +316,11 @@ impl MemFs {
         if t.nlink >= MAX_LINKS {
             return Err(Errno::Mlink);
         }
+        if let Some(budget) = &self.budget {
+            budget.charge(LINK_COST, 0)?;
+            self.charged.entry(target).or_default().links += 1;
+        }
+        let t = self.node_mut(target)?;
         t.nlink += 1;
         t.ctim = now;
         self.dir_mut(dir)?.entries.insert(Arc::from(name), target);
@@ -288,6 +350,15 @@ impl MemFs {
     }
 
     fn drop_link(&mut self, ino: Ino, now: u64) {
+        if let Some(budget) = &self.budget
+            && let Some(c) = self.charged.get_mut(&ino)
+            && c.links > 0
+        {
+            // Names are interchangeable: removing any name of an inode that gained links
+            // under the budget gives one link back.
+            c.links -= 1;
+            budget.refund(LINK_COST, 0);
+        }
         if let Ok(n) = self.node_mut(ino) {
             n.nlink = n.nlink.saturating_sub(1);
             n.ctim = now;
@@ -428,13 +499,25 @@ impl MemFs {
     /// the written bytes.
     pub fn write(&mut self, ino: Ino, offset: Option<u64>, data: &[u8]) -> Result<u64> {
         let now = self.now();
+        let budget = self.budget.clone();
         let f = self.file_mut(ino)?;
         let at = offset.unwrap_or(f.len());
         let end = at.checked_add(data.len() as u64).ok_or(Errno::Fbig)?;
         if end > MAX_FILE_SIZE {
             return Err(Errno::Fbig);
         }
-        f.write_at(at, data);
+        match budget {
+            Some(budget) => {
+                // Reserve the most the write can allocate, then give back what it did not.
+                let bound = f.write_growth_bound(at, data.len() as u64);
+                budget.charge(bound, 0)?;
+                let grown = f.write_at(at, data);
+                budget.refund(bound.saturating_sub(grown), 0);
+            }
+            None => {
+                f.write_at(at, data);
+            }
+        }
         if !data.is_empty() {
             let n = self.node_mut(ino)?;
             n.mtim = now;
@@ -448,7 +531,10 @@ impl MemFs {
             return Err(Errno::Fbig);
         }
         let now = self.now();
-        self.file_mut(ino)?.set_len(size);
+        let freed = self.file_mut(ino)?.set_len(size);
+        if let Some(budget) = &self.budget {
+            budget.refund(freed, 0);
+        }
         let n = self.node_mut(ino)?;
         n.mtim = now;
         n.ctim = now;
@@ -461,7 +547,12 @@ impl MemFs {
         if end > MAX_FILE_SIZE {
             return Err(Errno::Fbig);
         }
+        let budget = self.budget.clone();
         let f = self.file_mut(ino)?;
+        if let Some(budget) = budget {
+            // The range stays sparse, but must fit if the guest then writes it.
+            budget.check(f.write_growth_bound(offset, len))?;
+        }
         if end > f.len() {
             f.set_len(end);
             let now = self.now();
@@ -606,6 +697,7 @@ impl MemFs {
         f.readonly = false;
         f.open.clear();
         f.mounted.clear();
+        f.set_budget(None);
         let mut orphans: Vec<Ino> = self.open.keys().copied().collect();
         orphans.sort_unstable();
         for ino in orphans {
@@ -633,7 +725,13 @@ impl MemFs {
 
     /// Replaces a regular file's contents wholesale (sharing `data`).
     pub fn replace_data(&mut self, ino: Ino, data: FileData) -> Result<()> {
-        *self.file_mut(ino)? = data;
+        let budget = self.budget.clone();
+        let f = self.file_mut(ino)?;
+        if let Some(budget) = budget {
+            budget.charge(data.owned_capacity(), 0)?;
+            budget.refund(f.owned_capacity(), 0);
+        }
+        *f = data;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use super::error::{Errno, Result};
 use super::memfs::{DirEntry, MemFs};
 use super::node::{Node, NodeKind, SetTime, Stat};
 use super::resolve::{Follow, MAX_PATH, Resolved};
+use crate::limits::Budget;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub struct Vfs {
     /// Mount point (a directory in some filesystem) → root of the filesystem mounted there.
     mounts: HashMap<NodeId, NodeId>,
     clock: Arc<dyn Clock>,
+    /// The run's memory and inode accounts, shared by every filesystem here (`set_limits`).
+    budget: Option<Arc<Budget>>,
 }
 
 impl Default for Vfs {
@@ -56,7 +59,27 @@ impl Vfs {
             fss: vec![root],
             mounts: HashMap::new(),
             clock,
+            budget: None,
         }
+    }
+
+    /// Limits what the namespace's filesystems may hold from now on, together: `max_memory`
+    /// bytes and `max_inodes` inodes created (see `crate::limits` for what counts). What
+    /// they hold already is the base and is not counted. Operations that would pass a limit
+    /// fail with `ENOSPC`. Returns the accounts (`Budget::usage`). Filesystems mounted later
+    /// share them.
+    pub fn set_limits(&mut self, max_memory: u64, max_inodes: u64) -> Arc<Budget> {
+        let budget = Arc::new(Budget::new(max_memory, max_inodes));
+        for fs in &mut self.fss {
+            fs.set_budget(Some(budget.clone()));
+        }
+        self.budget = Some(budget.clone());
+        budget
+    }
+
+    /// The accounts installed by `set_limits`.
+    pub fn budget(&self) -> Option<&Arc<Budget>> {
+        self.budget.as_ref()
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -107,6 +130,9 @@ impl Vfs {
                 dev += 1;
             }
             fs = fs.with_dev(dev);
+        }
+        if let Some(budget) = &self.budget {
+            fs.set_budget(Some(budget.clone()));
         }
         let root = NodeId {
             fs: index,

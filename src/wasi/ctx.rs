@@ -54,6 +54,10 @@ pub trait Environment: Send {
     fn fill_random(&mut self, buf: &mut [u8]) -> Result<()>;
     /// Waits `ns` (poll_oneoff with clock subscriptions).
     fn sleep_ns(&mut self, ns: u64);
+    /// True once the run's time is up (its timeout): long waits stop early. Default: never.
+    fn expired(&self) -> bool {
+        false
+    }
 }
 
 /// The host's clocks and randomness.

@@ -59,15 +59,29 @@ impl FdEntry {
     }
 }
 
-/// Most fds open at once (like `RLIMIT_NOFILE`): beyond it `EMFILE`.
+/// Most fds open at once (like `RLIMIT_NOFILE`): beyond it `EMFILE`. A table may be given a
+/// lower limit (`set_max`); runs get `ResourceLimits::max_fds`.
 pub const MAX_FDS: usize = 1 << 16;
 
 #[derive(Clone, Debug, Default)]
 pub struct FdTable {
     slots: Vec<Option<FdEntry>>,
+    /// Fd numbers stay below this (`None`: `MAX_FDS`).
+    max: Option<usize>,
 }
 
 impl FdTable {
+    /// Limits fd numbers to `0..max` (at most `MAX_FDS`): with every number below it open,
+    /// opening another fails with `EMFILE`. Fds already open stay open.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = Some(max.min(MAX_FDS));
+    }
+
+    /// The limit on fd numbers (see `set_max`).
+    pub fn max(&self) -> usize {
+        self.max.unwrap_or(MAX_FDS)
+    }
+
     pub fn get(&self, fd: u32) -> Result<&FdEntry> {
         self.slots
             .get(fd as usize)
@@ -84,9 +98,11 @@ impl FdTable {
 
     /// Puts `entry` at the lowest free number.
     pub fn insert(&mut self, entry: FdEntry) -> Result<u32> {
+        let max = self.max();
         let fd = match self.slots.iter().position(Option::is_none) {
-            Some(i) => i,
-            None if self.slots.len() < MAX_FDS => {
+            Some(i) if i < max => i,
+            Some(_) => return Err(Errno::Mfile),
+            None if self.slots.len() < max => {
                 self.slots.push(None);
                 self.slots.len() - 1
             }
@@ -156,5 +172,26 @@ mod tests {
         assert_eq!(t.get(0).err(), Some(Errno::Badf));
         assert_eq!(stdio().require(0b100), Err(Errno::Notcapable));
         assert_eq!(stdio().require(0b01), Ok(()));
+    }
+
+    #[test]
+    fn emfile_at_the_limit() {
+        let mut t = FdTable::default();
+        t.set_max(4);
+        for fd in 0..4 {
+            assert_eq!(t.insert(stdio()), Ok(fd));
+        }
+        assert_eq!(t.insert(stdio()), Err(Errno::Mfile));
+        t.remove(2).unwrap();
+        assert_eq!(t.insert(stdio()), Ok(2), "a closed number is free again");
+        assert_eq!(t.insert(stdio()), Err(Errno::Mfile));
+        t.set_max(2);
+        t.remove(3).unwrap();
+        assert_eq!(
+            t.insert(stdio()),
+            Err(Errno::Mfile),
+            "numbers stay below the limit"
+        );
+        assert_eq!(FdTable::default().max(), MAX_FDS);
     }
 }

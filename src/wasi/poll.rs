@@ -91,7 +91,7 @@ impl WasiCtx {
                 }
             } else if let Some(ns) = earliest {
                 let mut left = ns;
-                while left > 0 {
+                while left > 0 && !self.environment.expired() {
                     let step = left.min(MAX_SLEEP_NS);
                     self.environment.sleep_ns(step);
                     left -= step;
