@@ -34,43 +34,76 @@
 //! ```
 
 use crate::image::{ExportOptions, Image, export_vfs};
-use crate::runtime::{Error, WasiEnv, WasiFunctionEnv, run_instance};
+use crate::limits::ResourceLimits;
+use crate::runtime::{Error, WasiEnv, WasiFunctionEnv, metered_engine};
 use crate::vfs::{Clock, FileData, MemFs, SteppingClock, SystemClock, Vfs};
 use crate::wasi::ctx::WasiCtx;
 use crate::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
 use dashmap::DashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 use wasmer::{Engine, Instance, Module, Store};
 
 /// One engine for every sandbox of the process, so compiled modules can be shared.
 static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::default);
-/// Compiled modules by the blake3 hash of their bytes.
-static MODULES: LazyLock<DashMap<[u8; 32], Module>> = LazyLock::new(DashMap::new);
+
+/// A compiled module and the engine it belongs to.
+type Compiled = (Module, Engine);
+
+/// The blake3 hash of a module's bytes and the fuel it is metered with.
+type ModuleKey = ([u8; 32], Option<u64>);
+
+/// Compiled modules by the blake3 hash of their bytes and the fuel they were metered with:
+/// metering is compiled into the code (and the fuel into its initial state), so a metered
+/// module is another module. Metered ones each have their own engine (the metering
+/// middleware serves one module).
+static MODULES: LazyLock<DashMap<ModuleKey, Compiled>> = LazyLock::new(DashMap::new);
+
+/// The module for `wasm` compiled under `fuel`, from the cache or compiled now.
+fn compiled(key: [u8; 32], wasm: &[u8], fuel: Option<u64>) -> Result<Compiled, Error> {
+    if let Some(c) = MODULES.get(&(key, fuel)) {
+        return Ok(c.clone());
+    }
+    let engine = match fuel {
+        Some(fuel) => metered_engine(fuel),
+        None => ENGINE.clone(),
+    };
+    let module = Module::new(&engine, wasm).map_err(|e| Error::Compile(e.to_string()))?;
+    let c = (module, engine);
+    MODULES.insert((key, fuel), c.clone());
+    Ok(c)
+}
 
 /// A compiled module, shareable across sandboxes and threads.
 #[derive(Clone)]
 pub struct Program {
     module: Module,
     name: String,
+    key: [u8; 32],
+    /// The module's bytes, for compiling it with metering when a sandbox sets fuel.
+    wasm: bytes::Bytes,
 }
 
 impl Program {
     /// Compiles `wasm` (binary or text), or takes it from the in-memory cache.
     pub fn from_bytes(wasm: &[u8]) -> Result<Program, Error> {
         let key = *blake3::hash(wasm).as_bytes();
-        if let Some(m) = MODULES.get(&key) {
-            return Ok(Program {
-                module: m.clone(),
-                name: "main.wasm".into(),
-            });
-        }
-        let module = Module::new(&*ENGINE, wasm).map_err(|e| Error::Compile(e.to_string()))?;
-        MODULES.insert(key, module.clone());
+        let (module, _) = compiled(key, wasm, None)?;
         Ok(Program {
             module,
             name: "main.wasm".into(),
+            key,
+            wasm: bytes::Bytes::copy_from_slice(wasm),
         })
+    }
+
+    /// The module and its engine for a run under `fuel`.
+    fn for_fuel(&self, fuel: Option<u64>) -> Result<Compiled, Error> {
+        match fuel {
+            None => Ok((self.module.clone(), ENGINE.clone())),
+            Some(_) => compiled(self.key, &self.wasm, fuel),
+        }
     }
 
     /// Reads and compiles the module at `path` (argv[0] is its file name).
@@ -100,9 +133,48 @@ pub struct SandboxBuilder {
     env: Vec<(String, String)>,
     stdin: Vec<u8>,
     seed: Option<u64>,
+    limits: ResourceLimits,
 }
 
 impl SandboxBuilder {
+    /// Every resource limit of each run at once (default: `ResourceLimits::default()`).
+    pub fn limits(mut self, limits: ResourceLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Bytes each run may hold in its filesystem layers beyond the prepared filesystem
+    /// (which is shared and does not count); beyond, `ENOSPC`.
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.limits.max_memory = bytes;
+        self
+    }
+
+    /// Inodes each run may create; beyond, `ENOSPC`.
+    pub fn max_inodes(mut self, inodes: u64) -> Self {
+        self.limits.max_inodes = inodes;
+        self
+    }
+
+    /// Open fds of each run, stdio and preopens included; beyond, `EMFILE`.
+    pub fn max_fds(mut self, fds: u32) -> Self {
+        self.limits.max_fds = fds;
+        self
+    }
+
+    /// Wall-clock time of each run; then it stops with `Error::Timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.limits.timeout = Some(timeout);
+        self
+    }
+
+    /// Fuel of each run (one unit per WebAssembly operator); then it stops with
+    /// `Error::OutOfFuel`. Programs are compiled once more with metering (cached).
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.limits.fuel = Some(fuel);
+        self
+    }
+
     /// Mounts an image (shared, never copied) at `/`.
     pub fn image(self, image: Arc<Image>) -> Self {
         self.image_at(image, "/")
@@ -195,6 +267,7 @@ impl SandboxBuilder {
             env: self.env,
             stdin: self.stdin,
             seed: self.seed,
+            limits: self.limits,
         })
     }
 }
@@ -220,6 +293,7 @@ pub struct Sandbox {
     env: Vec<(String, String)>,
     stdin: Vec<u8>,
     seed: Option<u64>,
+    limits: ResourceLimits,
 }
 
 /// What a run produced.
@@ -299,6 +373,7 @@ impl Sandbox {
         let mut builder = WasiEnv::builder(program.name.clone())
             .args(self.args.iter().cloned())
             .fs(vfs)
+            .limits(self.limits)
             .stdin_bytes(self.stdin.clone());
         for (k, v) in &self.env {
             builder = builder.env(k, v);
@@ -308,17 +383,18 @@ impl Sandbox {
         }
         let stdout = builder.capture_stdout();
         let stderr = builder.capture_stderr();
-        let mut store = Store::new(ENGINE.clone());
+        let (module, engine) = program.for_fuel(self.limits.fuel)?;
+        let mut store = Store::new(engine);
         let env = builder.finalize(&mut store)?;
         if let Some(seed) = self.seed {
             env.ctx(&mut store).environment = Box::new(DeterministicEnvironment::new(seed));
         }
-        let imports = env.import_object(&mut store, &program.module)?;
-        WasiFunctionEnv::check_imports(&imports, &program.module)?;
-        let instance = Instance::new(&mut store, &program.module, &imports)
+        let imports = env.import_object(&mut store, &module)?;
+        WasiFunctionEnv::check_imports(&imports, &module)?;
+        let instance = Instance::new(&mut store, &module, &imports)
             .map_err(|e| Error::Instantiate(e.to_string()))?;
         env.initialize(&mut store, &instance)?;
-        let (exit_code, _) = run_instance(&mut store, &instance, None, &[])?;
+        let (exit_code, _) = env.call(&mut store, &instance, None, &[])?;
         let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Vfs::default()));
         Ok(Outcome {
             exit_code,

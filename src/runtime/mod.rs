@@ -73,11 +73,18 @@
 //! ```
 
 mod imports;
+mod limits;
 
+pub use limits::metered_engine;
+
+use crate::limits::ResourceLimits;
 use crate::vfs::{Errno, MemFs, Vfs};
 use crate::wasi::abi::Abi;
-use crate::wasi::ctx::{Capture, Input, Output, WasiCtx};
-use wasmer::{FunctionEnv, Imports, Instance, Memory, Module, Store};
+use crate::wasi::ctx::{Capture, HostEnvironment, Input, Output, WasiCtx};
+use limits::{DeadlineEnvironment, Watchdog};
+use std::time::{Duration, Instant};
+use wasmer::sys::vm::TrapCode;
+use wasmer::{Engine, FunctionEnv, Imports, Instance, Memory, Module, Store};
 
 /// A guest's `proc_exit(code)`, carried through wasmer as a `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +125,13 @@ pub enum Error {
     NoExport(String),
     #[error("guest trapped: {0}")]
     Trap(String),
+    /// The run's wall-clock time ran out (`ResourceLimits::timeout`) and it was stopped; also
+    /// any other interrupt through the store's `interrupter`.
+    #[error("the guest ran out of time and was stopped")]
+    Timeout,
+    /// The guest burnt all its fuel (`ResourceLimits::fuel`) and was stopped.
+    #[error("the guest ran out of fuel and was stopped")]
+    OutOfFuel,
     #[error("{0}")]
     Host(String),
 }
@@ -136,6 +150,7 @@ pub struct WasiEnvBuilder {
     trace: Option<TraceFn>,
     /// Preopen the namespace root after the explicit preopens (default: true).
     root_preopen: bool,
+    limits: ResourceLimits,
 }
 
 /// Entry point of the builder: `WasiEnv::builder("prog")`.
@@ -155,6 +170,7 @@ impl WasiEnv {
             stderr: Output::Inherit,
             trace: None,
             root_preopen: true,
+            limits: ResourceLimits::default(),
         }
     }
 }
@@ -250,6 +266,46 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// All resource limits at once (default: `ResourceLimits::default()`).
+    pub fn limits(mut self, limits: ResourceLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Bytes the run may hold in its in-memory filesystem layers; beyond, `ENOSPC`. What
+    /// the filesystem holds when the environment is built is its base and does not count.
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.limits.max_memory = bytes;
+        self
+    }
+
+    /// Inodes the run may create (and hold); beyond, `ENOSPC`.
+    pub fn max_inodes(mut self, inodes: u64) -> Self {
+        self.limits.max_inodes = inodes;
+        self
+    }
+
+    /// Open fds, stdio and preopens included; beyond, `EMFILE`.
+    pub fn max_fds(mut self, fds: u32) -> Self {
+        self.limits.max_fds = fds;
+        self
+    }
+
+    /// Wall-clock time the guest may run (`WasiFunctionEnv::call`, `run`): then it is
+    /// stopped with `Error::Timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.limits.timeout = Some(timeout);
+        self
+    }
+
+    /// Units of fuel (one per WebAssembly operator) the guest may burn: then it is stopped
+    /// with `Error::OutOfFuel`. The module must be compiled with `metered_engine(fuel)`
+    /// (`run` does so).
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.limits.fuel = Some(fuel);
+        self
+    }
+
     /// The WASI context, without wasmer (for driving syscalls directly).
     pub fn build_ctx(self) -> Result<(WasiCtx, Option<TraceFn>), Error> {
         let mut vfs = self.vfs.unwrap_or_default();
@@ -259,7 +315,9 @@ impl WasiEnvBuilder {
                 .and_then(|at| vfs.mount(at, fs))
                 .map_err(|errno| Error::GuestPath { path, errno })?;
         }
+        vfs.set_limits(self.limits.max_memory, self.limits.max_inodes);
         let mut ctx = WasiCtx::new(vfs);
+        ctx.fds.set_max(self.limits.max_fds as usize);
         ctx.args = std::iter::once(self.program)
             .chain(self.args)
             .map(String::into_bytes)
@@ -297,6 +355,7 @@ impl WasiEnvBuilder {
 
     /// Finishes the environment for `store`.
     pub fn finalize(self, store: &mut Store) -> Result<WasiFunctionEnv, Error> {
+        let limits = self.limits;
         let (ctx, trace) = self.build_ctx()?;
         let env = FunctionEnv::new(
             store,
@@ -306,7 +365,7 @@ impl WasiEnvBuilder {
                 trace,
             },
         );
-        Ok(WasiFunctionEnv { env })
+        Ok(WasiFunctionEnv { env, limits })
     }
 }
 
@@ -318,28 +377,87 @@ pub struct RunOutcome {
 }
 
 impl WasiEnvBuilder {
-    /// The one-call runner: compiles `wasm` (binary or text), instantiates it with these WASI
-    /// imports and runs `_start`.
+    /// The one-call runner: compiles `wasm` (binary or text; with metering if the limits
+    /// set fuel), instantiates it with these WASI imports and runs `_start` within the
+    /// limits.
     pub fn run(self, wasm: &[u8]) -> Result<RunOutcome, Error> {
-        let mut store = Store::default();
+        let mut store = Store::new(engine_for(self.limits.fuel));
         let module = Module::new(&store, wasm).map_err(|e| Error::Compile(e.to_string()))?;
         let env = self.finalize(&mut store)?;
         let imports = env.import_object(&mut store, &module)?;
         let instance = Instance::new(&mut store, &module, &imports)
             .map_err(|e| Error::Instantiate(e.to_string()))?;
         env.initialize(&mut store, &instance)?;
-        let (exit_code, _) = run_instance(&mut store, &instance, None, &[])?;
+        let (exit_code, _) = env.call(&mut store, &instance, None, &[])?;
         let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Vfs::default()));
         Ok(RunOutcome { exit_code, ctx })
+    }
+}
+
+/// The engine to compile with under `fuel`: wasmer's default, or a new metered one.
+pub fn engine_for(fuel: Option<u64>) -> Engine {
+    match fuel {
+        Some(fuel) => metered_engine(fuel),
+        None => Engine::default(),
     }
 }
 
 /// A finished WASI environment living in a wasmer `Store`.
 pub struct WasiFunctionEnv {
     pub env: FunctionEnv<WasiState>,
+    limits: ResourceLimits,
 }
 
 impl WasiFunctionEnv {
+    /// The limits the environment was built with.
+    pub fn limits(&self) -> &ResourceLimits {
+        &self.limits
+    }
+
+    /// `run_instance` within the limits' timeout: a watchdog interrupts the guest when its
+    /// time is up (`Error::Timeout`), and waits in `poll_oneoff` end by then.
+    pub fn call(
+        &self,
+        store: &mut Store,
+        instance: &Instance,
+        func: Option<&str>,
+        args: &[wasmer::Value],
+    ) -> Result<(u32, Box<[wasmer::Value]>), Error> {
+        // No timeout, or one too far off to matter (`Duration::MAX`).
+        let Some(deadline) = self
+            .limits
+            .timeout
+            .and_then(|t| Instant::now().checked_add(t))
+        else {
+            return run_instance(store, instance, func, args);
+        };
+        if cfg!(not(unix)) {
+            return Err(Error::Host(
+                "timeouts need a unix host (wasmer's host interrupts)".into(),
+            ));
+        }
+        let ctx = self.ctx(store);
+        let inner = std::mem::replace(&mut ctx.environment, Box::new(HostEnvironment::default()));
+        let deadline_env = DeadlineEnvironment::new(inner, deadline);
+        let slot = deadline_env.slot();
+        ctx.environment = Box::new(deadline_env);
+        let watchdog = Watchdog::start(store, deadline);
+        let result = run_instance(store, instance, func, args);
+        let fired = watchdog.stop();
+        // Give the guest its own environment back for later calls.
+        let ctx = self.ctx(store);
+        if let Some(inner) = slot.take() {
+            ctx.environment = inner;
+        }
+        match result {
+            Err(Error::Trap(_)) if fired => Err(Error::Timeout),
+            // Woken by the deadline from a wait that had longer to go: the guest did not
+            // finish in time, even if it returned before the interrupt landed.
+            Ok(_) | Err(Error::Trap(_)) if slot.cut_short() => Err(Error::Timeout),
+            r => r,
+        }
+    }
+
     /// The imports for `module`: both WASI namespaces. Fails, naming the import, if the
     /// module needs a function neither provides.
     pub fn import_object(&self, store: &mut Store, module: &Module) -> Result<Imports, Error> {
@@ -417,6 +535,10 @@ pub fn run_instance(
             Ok(v) => Ok(Ok(v)),
             Err(e) => match e.downcast::<ExitCode>() {
                 Ok(ExitCode(code)) => Ok(Err(code)),
+                Err(e) if e.clone().to_trap() == Some(TrapCode::HostInterrupt) => {
+                    Err(Error::Timeout)
+                }
+                Err(_) if limits::fuel_exhausted(store, instance) => Err(Error::OutOfFuel),
                 Err(e) => Err(Error::Trap(e.message())),
             },
         }

@@ -49,6 +49,20 @@ pub const BLOCK: u64 = 64 * 1024;
 /// Smallest allocation for a newly owned block (it then doubles up to `BLOCK`).
 const MIN_BLOCK_ALLOC: usize = 64;
 
+/// The capacity block `idx`'s buffer gets to hold `end` bytes when it has `cap` now. A
+/// file's first block grows geometrically, so that a small file holds little more than its
+/// size; later blocks (a large file) get a whole block at once, so that sequential small
+/// writes do not reallocate.
+fn capacity_for(idx: u64, cap: usize, end: usize) -> usize {
+    if cap >= end {
+        cap
+    } else if idx == 0 {
+        end.max(cap * 2).max(MIN_BLOCK_ALLOC).min(BLOCK as usize)
+    } else {
+        BLOCK as usize
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Block {
     Shared(Bytes),
@@ -185,22 +199,49 @@ impl FileData {
         }
     }
 
-    /// The most `owned_capacity` can grow by writing `len` bytes at `offset`: a whole block
-    /// for each block touched, less what the file already owns of it.
+    /// How much `owned_capacity` will grow by writing `len` bytes at `offset` (what
+    /// `write_at` returns), computed without writing; cheap for any range (`fd_allocate`).
     pub fn write_growth_bound(&self, offset: u64, len: u64) -> u64 {
         if len == 0 {
             return 0;
         }
-        let first = offset / BLOCK;
-        let last = offset.saturating_add(len - 1) / BLOCK;
-        let owned: u64 = match &self.repr {
-            Repr::Blocks { blocks, .. } => blocks
-                .range(first..=last)
+        let end = offset.saturating_add(len);
+        let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        // (capacity owned now, capacity of the buffer the write starts from) of a block.
+        let state = |idx: u64| -> (u64, usize) {
+            match &self.repr {
+                Repr::Blocks { blocks, .. } => match blocks.get(&idx) {
+                    Some(Block::Owned(v)) => (v.capacity() as u64, v.capacity()),
+                    Some(Block::Shared(b)) => (0, b.len()),
+                    None => (0, 0),
+                },
+                // Converted to blocks sharing the buffer, each copied when first written.
+                Repr::Whole(_) | Repr::Lazy(_) => (
+                    0,
+                    self.len().saturating_sub(idx * BLOCK).min(BLOCK) as usize,
+                ),
+            }
+        };
+        let grow = |idx: u64, end_within: u64| -> u64 {
+            let (owned, start) = state(idx);
+            (capacity_for(idx, start, end_within as usize) as u64).saturating_sub(owned)
+        };
+        let last_end = end - last * BLOCK;
+        if first == last {
+            return grow(first, last_end);
+        }
+        // Blocks between the first and the last are written whole.
+        let inner = last - first - 1;
+        let inner_owned: u64 = match &self.repr {
+            Repr::Blocks { blocks, .. } if inner > 0 => blocks
+                .range(first + 1..last)
                 .map(|(_, b)| b.owned_capacity().min(BLOCK))
                 .sum(),
-            Repr::Whole(_) | Repr::Lazy(_) => 0,
+            _ => 0,
         };
-        (last - first + 1).saturating_mul(BLOCK) - owned
+        grow(first, BLOCK)
+            .saturating_add(inner.saturating_mul(BLOCK) - inner_owned)
+            .saturating_add(grow(last, last_end))
     }
 
     /// Copies bytes from `offset` into `buf`; returns how many (0 at or past the end).
@@ -275,7 +316,7 @@ impl FileData {
 
     /// Writes `data` at `offset`, extending the file (with zeros in any gap) as needed.
     /// The caller checks that `offset + data.len()` does not overflow its size limit.
-    /// Returns how much `owned_capacity` grew (at most `write_growth_bound`).
+    /// Returns how much `owned_capacity` grew (as `write_growth_bound` predicts).
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> u64 {
         if data.is_empty() {
             return 0;
@@ -295,17 +336,7 @@ impl FileData {
             let src = &data[done..done + take];
             if block.len() < within + take {
                 if block.capacity() < within + take {
-                    // A file's first block grows geometrically, so that a small file holds
-                    // little more than its size; later blocks (a large file) get a whole
-                    // block at once, so sequential small writes do not reallocate.
-                    let want = if idx == 0 {
-                        (within + take)
-                            .max(block.capacity() * 2)
-                            .max(MIN_BLOCK_ALLOC)
-                            .min(BLOCK as usize)
-                    } else {
-                        BLOCK as usize
-                    };
+                    let want = capacity_for(idx, block.capacity(), within + take);
                     block.reserve_exact(want - block.len());
                 }
                 if block.len() <= within {
@@ -488,6 +519,45 @@ mod tests {
         assert_eq!(f.read_at(20, &mut buf), 50);
         assert_eq!(buf, [0u8; 50]);
         assert_eq!(&contents(&f)[..12], &[9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0]);
+    }
+
+    #[test]
+    fn growth_is_predicted_and_owned_capacity_tracked() {
+        // A small xorshift: every mix of block edges, shared starts, holes and truncations.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..200 {
+            let mut f = if round % 3 == 0 {
+                FileData::default()
+            } else {
+                FileData::from_bytes(Bytes::from(vec![3u8; next(3 * BLOCK) as usize]))
+            };
+            let mut held = 0u64;
+            for _ in 0..20 {
+                if next(4) == 0 {
+                    held -= f.set_len(next(4 * BLOCK));
+                } else {
+                    let at = next(4 * BLOCK);
+                    let len = [1, 7, 100, 4096, BLOCK, 2 * BLOCK + 3][next(6) as usize];
+                    let predicted = f.write_growth_bound(at, len);
+                    let grown = f.write_at(at, &vec![9u8; len as usize]);
+                    assert_eq!(grown, predicted, "write of {len} at {at}");
+                    held += grown;
+                }
+                assert_eq!(f.owned_capacity(), held);
+            }
+        }
+        // A small file holds little more than its size.
+        let mut small = FileData::default();
+        for _ in 0..10 {
+            small.write_at(small.len(), b"0123456789");
+        }
+        assert!(small.owned_capacity() <= 256, "{}", small.owned_capacity());
     }
 
     #[test]

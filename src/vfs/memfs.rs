@@ -508,11 +508,13 @@ impl MemFs {
         }
         match budget {
             Some(budget) => {
-                // Reserve the most the write can allocate, then give back what it did not.
-                let bound = f.write_growth_bound(at, data.len() as u64);
-                budget.charge(bound, 0)?;
+                // Count what the write will allocate before making it; settle any difference
+                // (the allocator's, should it give more) after.
+                let expected = f.write_growth_bound(at, data.len() as u64);
+                budget.charge(expected, 0)?;
                 let grown = f.write_at(at, data);
-                budget.refund(bound.saturating_sub(grown), 0);
+                budget.refund(expected.saturating_sub(grown), 0);
+                budget.add(grown.saturating_sub(expected));
             }
             None => {
                 f.write_at(at, data);

@@ -2,9 +2,9 @@
 //!
 //! Exit status: the guest's exit code (0 when `_start` returns); 2 for a bad command line;
 //! 125 when strata cannot set the run up (missing or invalid module, unreadable `--dir`,
-//! missing import, unreadable image); 134 when the guest traps. Guests should keep their own
-//! codes below 125. `strata image`: 0 on success (`diff`: 0 identical, 1 different), 125 on
-//! any error.
+//! missing import, unreadable image); 134 when the guest traps; 124 when it runs past
+//! `--timeout`; 152 when it runs out of `--fuel`. Guests should keep their own codes below
+//! 124. `strata image`: 0 on success (`diff`: 0 identical, 1 different), 125 on any error.
 
 mod image_cmd;
 
@@ -12,16 +12,22 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use strata::image::{
     Deletions, ExportOptions, LoadOptions, diff_into, export_memfs, export_vfs, load_path, stack,
 };
-use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, run_instance};
+use strata::limits::{ResourceLimits, parse_duration, parse_size};
+use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, engine_for};
 use strata::vfs::{Errno, MemFs, NodeId, SteppingClock, SystemClock, Vfs};
 use strata::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
 use wasmer::{Instance, Module, Store, Type, Value};
 
 const EXIT_SETUP: u8 = 125;
 const EXIT_TRAP: u8 = 134;
+/// As coreutils `timeout`.
+const EXIT_TIMEOUT: u8 = 124;
+/// 128 + SIGXCPU, the signal Unix sends a process past its CPU-time limit.
+const EXIT_FUEL: u8 = 152;
 
 #[derive(Parser)]
 #[command(
@@ -37,7 +43,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a WASI module (wasmtime's spellings).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Work with tar images: build, ls, cat, diff.
     #[command(subcommand)]
     Image(image_cmd::ImageCommand),
@@ -81,6 +87,25 @@ struct RunArgs {
     /// exactly the preopens given, as under wasmtime).
     #[arg(long)]
     no_root_preopen: bool,
+    /// Most bytes the guest may hold in the in-memory filesystem: file blocks it wrote
+    /// (64 KiB each at most) and a fixed cost per inode and hard link it created; image and
+    /// host-directory contents cost nothing until written. Beyond it writes and creations
+    /// fail with ENOSPC. Suffixes K, M, G, T (powers of 1024).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "4G")]
+    max_memory: u64,
+    /// Most inodes (files, directories, symlinks) the guest may create; beyond, ENOSPC.
+    #[arg(long, value_name = "N", default_value_t = ResourceLimits::DEFAULT_MAX_INODES)]
+    max_inodes: u64,
+    /// Most open file descriptors, stdio and preopens included; beyond, EMFILE.
+    #[arg(long, value_name = "N", default_value_t = ResourceLimits::DEFAULT_MAX_FDS)]
+    max_fds: u32,
+    /// Stop the guest after this much wall-clock time (500ms, 10s, 2m, 1h); exit status 124.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// Stop the guest once it has executed N WebAssembly instructions (deterministic; the
+    /// module is compiled with metering); exit status 152.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
     /// Print every WASI call and its result to stderr.
     #[arg(long)]
     trace: bool,
@@ -99,12 +124,30 @@ struct Fail(u8, String);
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Self {
-        let code = if matches!(e, Error::Trap(_)) {
-            EXIT_TRAP
-        } else {
-            EXIT_SETUP
+        let code = match e {
+            Error::Trap(_) => EXIT_TRAP,
+            Error::Timeout => EXIT_TIMEOUT,
+            Error::OutOfFuel => EXIT_FUEL,
+            _ => EXIT_SETUP,
         };
         Fail(code, e.to_string())
+    }
+}
+
+/// A failure of the guest's run, with the limit it ran into named.
+fn run_failed(args: &RunArgs, e: Error) -> Fail {
+    match (&e, args.timeout, args.fuel) {
+        (Error::Timeout, Some(t), _) => Fail(
+            EXIT_TIMEOUT,
+            format!("timeout: the guest ran for more than {t:?} (--timeout) and was stopped"),
+        ),
+        (Error::OutOfFuel, _, Some(n)) => Fail(
+            EXIT_FUEL,
+            format!(
+                "out of fuel: the guest used all its {n} units of fuel (--fuel) and was stopped"
+            ),
+        ),
+        _ => e.into(),
     }
 }
 
@@ -113,7 +156,7 @@ fn main() -> ExitCode {
     let (result, quiet) = match cli.command {
         Command::Run(args) => {
             let quiet = args.quiet;
-            (run(args), quiet)
+            (run(*args), quiet)
         }
         Command::Image(cmd) => (image_cmd::run(cmd), false),
     };
@@ -334,7 +377,7 @@ fn parse_value(ty: &Type, s: &str) -> Result<Value, Fail> {
 fn run(args: RunArgs) -> Result<u8, Fail> {
     let bytes = std::fs::read(&args.module)
         .map_err(|e| setup(format!("{}: {e}", args.module.display())))?;
-    let mut store = Store::default();
+    let mut store = Store::new(engine_for(args.fuel));
     let module = Module::new(&store, &bytes).map_err(|e| {
         setup(format!(
             "{}: not a valid wasm module: {e}",
@@ -361,7 +404,14 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
         .unwrap_or_else(|| "main.wasm".into());
     let mut builder = WasiEnv::builder(program)
         .fs(vfs)
-        .root_preopen(!args.no_root_preopen);
+        .root_preopen(!args.no_root_preopen)
+        .limits(ResourceLimits {
+            max_memory: args.max_memory,
+            max_inodes: args.max_inodes,
+            max_fds: args.max_fds,
+            timeout: args.timeout,
+            fuel: args.fuel,
+        });
     if let Some(path) = &args.stdin {
         let data =
             std::fs::read(path).map_err(|e| setup(format!("--stdin {}: {e}", path.display())))?;
@@ -398,7 +448,11 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
         .map_err(|e| Error::Instantiate(e.to_string()))?;
     env.initialize(&mut store, &instance)?;
     let code = match &args.invoke {
-        None => run_instance(&mut store, &instance, None, &[])?.0,
+        None => {
+            env.call(&mut store, &instance, None, &[])
+                .map_err(|e| run_failed(&args, e))?
+                .0
+        }
         Some(func) => {
             let f = instance.exports.get_function(func).map_err(|_| {
                 setup(format!(
@@ -419,7 +473,9 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
                 .zip(&args.args)
                 .map(|(t, s)| parse_value(t, s))
                 .collect::<Result<Vec<_>, _>>()?;
-            let (code, results) = run_instance(&mut store, &instance, Some(func), &values)?;
+            let (code, results) = env
+                .call(&mut store, &instance, Some(func), &values)
+                .map_err(|e| run_failed(&args, e))?;
             for r in results.iter() {
                 match r {
                     Value::I32(v) => println!("{v}"),

@@ -1,0 +1,321 @@
+//! Resource limits end to end: a guest writing forever ends with `ENOSPC` while the strata
+//! process stays within the memory limit (its peak RSS, measured by the kernel), inode and
+//! fd limits, the wall-clock timeout (exit status 124) and instruction fuel (152), through
+//! the CLI and the library. Nothing here asserts timings beyond "terminates".
+
+#![cfg(feature = "runtime")]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use strata::runtime::{Error, WasiEnv, engine_for};
+use strata::sandbox::{Program, Sandbox};
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("the strata binary runs")
+}
+
+fn write_module(dir: &Path, name: &str, wat: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, wat).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Creates `/endless` and writes 64 KiB to it again and again until a write fails, then
+/// exits with that errno (100 + errno if the open fails).
+const ENDLESS_WRITER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "endless")
+  (func (export "_start") (local $fd i32) (local $err i32)
+    (local.set $err (call $path_open (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 7)
+      (i32.const 1) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 16)))
+    (if (local.get $err) (then (call $exit (i32.add (i32.const 100) (local.get $err)))))
+    (local.set $fd (i32.load (i32.const 16)))
+    ;; iovec at 32: the 64 KiB at 65536
+    (i32.store (i32.const 32) (i32.const 65536))
+    (i32.store (i32.const 36) (i32.const 65536))
+    (loop $again
+      (local.set $err (call $fd_write (local.get $fd) (i32.const 32) (i32.const 1) (i32.const 48)))
+      (br_if $again (i32.eqz (local.get $err))))
+    (call $exit (local.get $err))))"#;
+
+const INFINITE_LOOP: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
+
+/// Waits in `poll_oneoff` on a monotonic clock for u64::MAX ns.
+const SLEEP_FOREVER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const -1))
+    (drop (call $poll (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))))"#;
+
+/// Creates directories `aaaa`, `baaa`, ... until that fails; exits with the errno.
+const MKDIR_FOREVER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_create_directory"
+    (func $mkdir (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $i i32) (local $err i32) (local $k i32)
+    (loop $again
+      ;; name: four letters, the nibbles of $i
+      (local.set $k (i32.const 0))
+      (loop $digits
+        (i32.store8 (local.get $k)
+          (i32.add (i32.const 97)
+            (i32.and (i32.shr_u (local.get $i) (i32.mul (local.get $k) (i32.const 4)))
+                     (i32.const 15))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br_if $digits (i32.lt_u (local.get $k) (i32.const 4))))
+      (local.set $err (call $mkdir (i32.const 3) (i32.const 0) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.eqz (local.get $err))))
+    (call $exit (local.get $err))))"#;
+
+/// Opens the preopened directory again and again; exits with the errno once it fails and
+/// stores the number of fds it got at address 100.
+const OPEN_FOREVER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) ".")
+  (func (export "_start") (local $err i32)
+    (loop $again
+      (local.set $err (call $path_open (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 1)
+        (i32.const 2) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 16)))
+      (br_if $again (i32.eqz (local.get $err))))
+    (call $exit (local.get $err))))"#;
+
+/// Writes "x" to stdout forever.
+const PRINT_FOREVER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 8) "x")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 8))
+    (i32.store (i32.const 4) (i32.const 1))
+    (loop $l
+      (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 100)))
+      (br $l))))"#;
+
+/// Runs the CLI and reaps it with `wait4`, which reports the child's own peak RSS.
+#[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped by wait4, not Child::wait
+fn run_measured(args: &[&str]) -> (Option<i32>, u64, String) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the strata binary runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it and the status for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid, "wait4");
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    // ru_maxrss is in KiB on Linux.
+    (code, usage.ru_maxrss as u64 * 1024, err)
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn endless_writer_ends_with_enospc_within_the_memory_limit() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "writer.wat", ENDLESS_WRITER);
+    // The same run with almost no room: what strata itself (wasmer, the compiled module,
+    // the guest's memory) costs.
+    let (code, baseline, err) = run_measured(&["run", "--max-memory", "1M", &m]);
+    assert_eq!(code, Some(51), "ENOSPC: {err}");
+    let limit: u64 = 128 << 20;
+    let (code, peak, err) = run_measured(&["run", "--max-memory", "128M", &m]);
+    assert_eq!(code, Some(51), "the guest saw ENOSPC: {err}");
+    eprintln!(
+        "endless writer: peak RSS {} MiB with --max-memory 128M, {} MiB with 1M",
+        peak >> 20,
+        baseline >> 20
+    );
+    let slack = 16 << 20;
+    assert!(
+        peak <= limit + baseline + slack,
+        "peak RSS {peak} above the limit {limit} + baseline {baseline} + {slack}"
+    );
+    assert!(
+        peak >= baseline + limit / 2,
+        "the guest did fill its memory: {peak}"
+    );
+}
+
+#[test]
+fn inode_limit_ends_creations_with_enospc() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "mkdir.wat", MKDIR_FOREVER);
+    let o = strata(&["run", "--max-inodes", "300", &m]);
+    assert_eq!(o.status.code(), Some(51), "{}", stderr(&o));
+    // The library: exactly `max_inodes` directories were made.
+    let out = WasiEnv::builder("mkdir")
+        .max_inodes(300)
+        .run(MKDIR_FOREVER.as_bytes())
+        .unwrap();
+    assert_eq!(out.exit_code, 51);
+    let root = out.ctx.vfs.root();
+    assert_eq!(out.ctx.vfs.readdir(root, 2).unwrap().len(), 300);
+}
+
+#[test]
+fn fd_limit_ends_opens_with_emfile() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "open.wat", OPEN_FOREVER);
+    let o = strata(&["run", "--max-fds", "10", &m]);
+    assert_eq!(o.status.code(), Some(33), "EMFILE: {}", stderr(&o));
+    let mut builder = WasiEnv::builder("open").max_fds(10);
+    let _ = builder.capture_stdout();
+    let out = builder.run(OPEN_FOREVER.as_bytes()).unwrap();
+    assert_eq!(out.exit_code, 33);
+    assert_eq!(out.ctx.fds.iter().count(), 10, "stdio, the root and 6 more");
+}
+
+#[test]
+fn timeout_stops_a_busy_guest_with_124() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "loop.wat", INFINITE_LOOP);
+    let o = strata(&["run", "--timeout", "300ms", &m]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.starts_with("strata: timeout:") && e.contains("300ms"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "one line: {e}");
+    // --quiet: the status alone.
+    let o = strata(&["run", "-q", "--timeout", "100ms", &m]);
+    assert_eq!(o.status.code(), Some(124));
+    assert!(o.stderr.is_empty());
+}
+
+#[test]
+fn timeout_stops_a_guest_waiting_in_poll_oneoff() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "sleep.wat", SLEEP_FOREVER);
+    let o = strata(&["run", "--timeout", "300ms", &m]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+}
+
+#[test]
+fn fuel_stops_a_busy_guest_with_152() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "loop.wat", INFINITE_LOOP);
+    let o = strata(&["run", "--fuel", "1000000", &m]);
+    assert_eq!(o.status.code(), Some(152), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.starts_with("strata: out of fuel:") && e.contains("1000000"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "one line: {e}");
+    // Enough fuel: the program's own status.
+    let ok = write_module(
+        t.path(),
+        "ok.wat",
+        r#"(module (memory (export "memory") 1) (func (export "_start")))"#,
+    );
+    let o = strata(&["run", "--fuel", "100", &ok]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A real trap stays a trap under metering.
+    let trap = write_module(
+        t.path(),
+        "trap.wat",
+        r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#,
+    );
+    let o = strata(&["run", "--fuel", "100", &trap]);
+    assert_eq!(o.status.code(), Some(134), "{}", stderr(&o));
+}
+
+#[test]
+fn fuel_is_deterministic() {
+    let run = || {
+        let mut builder = WasiEnv::builder("print").fuel(20_000);
+        let stdout = builder.capture_stdout();
+        let mut store = wasmer::Store::new(engine_for(Some(20_000)));
+        let module = wasmer::Module::new(&store, PRINT_FOREVER).unwrap();
+        let env = builder.finalize(&mut store).unwrap();
+        let imports = env.import_object(&mut store, &module).unwrap();
+        let instance = wasmer::Instance::new(&mut store, &module, &imports).unwrap();
+        env.initialize(&mut store, &instance).unwrap();
+        let r = env.call(&mut store, &instance, None, &[]);
+        assert!(matches!(r, Err(Error::OutOfFuel)), "{:?}", r.err());
+        stdout.contents()
+    };
+    let a = run();
+    assert!(!a.is_empty());
+    assert_eq!(a, run(), "the same fuel, the same output");
+}
+
+#[test]
+fn sandbox_limits_and_the_metered_module_cache() {
+    let program = Program::from_bytes(INFINITE_LOOP.as_bytes()).unwrap();
+    let fuelled = Sandbox::builder().fuel(10_000).build().unwrap();
+    for _ in 0..2 {
+        assert!(matches!(fuelled.run(&program), Err(Error::OutOfFuel)));
+    }
+    let timed = Sandbox::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    assert!(matches!(timed.run(&program), Err(Error::Timeout)));
+    // The unmetered module is still the cached one; a run without limits on time is not
+    // stopped by fuel.
+    let writer = Program::from_bytes(ENDLESS_WRITER.as_bytes()).unwrap();
+    let small = Sandbox::builder()
+        .file("/etc/motd", vec![1u8; 4 << 20])
+        .max_memory(1 << 20)
+        .build()
+        .unwrap();
+    let out = small.run(&writer).unwrap();
+    assert_eq!(out.exit_code, 51, "ENOSPC");
+    assert_eq!(
+        out.read("/etc/motd").unwrap().len(),
+        4 << 20,
+        "the base is free"
+    );
+    let used = out.fs.budget().unwrap().usage().memory;
+    assert!(used <= 1 << 20, "{used}");
+}
+
+#[test]
+fn bad_limit_values_are_command_line_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "loop.wat", INFINITE_LOOP);
+    for args in [
+        ["--max-memory", "12X"],
+        ["--timeout", "soon"],
+        ["--fuel", "-1"],
+        ["--max-fds", "many"],
+    ] {
+        let o = strata(&["run", args[0], args[1], &m]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
