@@ -342,3 +342,40 @@ fn no_root_preopen_leaves_fd_3_unused() {
         "EBADF"
     );
 }
+
+#[test]
+fn compiled_modules_are_cached_on_disk() {
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "exit.wat", EXIT_7);
+    let cache = t.path().join("cache");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("run")
+            .args(extra)
+            .arg(&m)
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .unwrap()
+    };
+    let entries = || {
+        std::fs::read_dir(cache.join("strata/modules"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(run(&["--no-cache"]).status.code(), Some(7));
+    assert_eq!(entries(), 0, "--no-cache writes nothing");
+    assert_eq!(run(&[]).status.code(), Some(7));
+    assert_eq!(entries(), 1);
+    assert_eq!(run(&[]).status.code(), Some(7), "runs from the cache entry");
+    // A corrupt entry is detected, recompiled and replaced.
+    let entry = std::fs::read_dir(cache.join("strata/modules"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&entry, b"strata-module-cache-v1\ngarbage").unwrap();
+    assert_eq!(run(&[]).status.code(), Some(7));
+    assert!(std::fs::read(&entry).unwrap().len() > 100, "rewritten");
+    assert_eq!(entries(), 1);
+}

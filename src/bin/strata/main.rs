@@ -17,10 +17,10 @@ use strata::image::{
     Deletions, ExportOptions, LoadOptions, diff_into, export_memfs, export_vfs, load_path, stack,
 };
 use strata::limits::{ResourceLimits, parse_duration, parse_size};
-use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, engine_for};
+use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, cache, engine_for};
 use strata::vfs::{Errno, MemFs, NodeId, SteppingClock, SystemClock, Vfs};
 use strata::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
-use wasmer::{Instance, Module, Store, Type, Value};
+use wasmer::{Instance, Store, Type, Value};
 
 const EXIT_SETUP: u8 = 125;
 const EXIT_TRAP: u8 = 134;
@@ -106,6 +106,10 @@ struct RunArgs {
     /// module is compiled with metering); exit status 152.
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
+    /// Do not use the on-disk cache of compiled modules ($XDG_CACHE_HOME/strata/modules,
+    /// else ~/.cache/strata/modules).
+    #[arg(long)]
+    no_cache: bool,
     /// Print every WASI call and its result to stderr.
     #[arg(long)]
     trace: bool,
@@ -377,13 +381,25 @@ fn parse_value(ty: &Type, s: &str) -> Result<Value, Fail> {
 fn run(args: RunArgs) -> Result<u8, Fail> {
     let bytes = std::fs::read(&args.module)
         .map_err(|e| setup(format!("{}: {e}", args.module.display())))?;
-    let mut store = Store::new(engine_for(args.fuel));
-    let module = Module::new(&store, &bytes).map_err(|e| {
-        setup(format!(
-            "{}: not a valid wasm module: {e}",
-            args.module.display()
-        ))
-    })?;
+    let engine = engine_for(args.fuel);
+    // Compiled modules are cached on disk (see strata::runtime::cache); metered modules are
+    // compiled afresh, their code depends on the fuel.
+    let cache_dir = match args.no_cache || args.fuel.is_some() {
+        true => None,
+        false => cache::default_dir(),
+    };
+    let (module, _) =
+        cache::load_or_compile(&engine, &bytes, "", cache_dir.as_deref()).map_err(|e| {
+            let e = match e {
+                Error::Compile(m) => m,
+                other => other.to_string(),
+            };
+            setup(format!(
+                "{}: not a valid wasm module: {e}",
+                args.module.display()
+            ))
+        })?;
+    let mut store = Store::new(engine);
     let Setup {
         mut vfs,
         preopens,
