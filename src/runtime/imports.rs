@@ -9,10 +9,12 @@ use crate::wasi::ctx::WasiCtx;
 use crate::wasi::memory::SliceMemory;
 use wasmer::{Exports, Function, FunctionEnv, FunctionEnvMut, RuntimeError, Store};
 
-/// Runs one syscall with the guest memory; maps the result to an errno number.
+/// Runs one syscall with the guest memory; maps the result to an errno number. `args`
+/// formats the raw arguments, only when a trace is installed.
 fn call(
     mut env: FunctionEnvMut<'_, WasiState>,
     name: &'static str,
+    args: impl FnOnce() -> String,
     f: impl FnOnce(&mut WasiCtx, &mut SliceMemory<'_>) -> crate::vfs::Result<()>,
 ) -> i32 {
     let (state, store) = env.data_and_store_mut();
@@ -33,7 +35,7 @@ fn call(
         Err(e) => e.code() as i32,
     };
     if let Some(trace) = &mut state.trace {
-        trace(name, code as u16);
+        trace(name, &args(), code as u16);
     }
     code
 }
@@ -56,7 +58,11 @@ macro_rules! wasi_imports {
                     $env,
                     move |env: FunctionEnvMut<'_, WasiState>, $($arg: $ty),*| -> i32 {
                         let _ = abi;
-                        call(env, $name, |$ctx, $mem| { let _ = &$mem; $body })
+                        let args = move || {
+                            let parts: Vec<String> = vec![$(format!("{}={}", stringify!($arg), $arg)),*];
+                            parts.join(", ")
+                        };
+                        call(env, $name, args, |$ctx, $mem| { let _ = &$mem; $body })
                     },
                 ),
             );
@@ -123,7 +129,8 @@ pub(crate) fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Ab
                 store,
                 env,
                 |env: FunctionEnvMut<'_, WasiState>, fd: u32, f: u32, out: u32| -> i32 {
-                    call(env, "sock_accept", |c, m| {
+                    let args = move || format!("fd={fd}, f={f}, out={out}");
+                    call(env, "sock_accept", args, |c, m| {
                         c.sock_accept(m, fd, narrow(f)?, out)
                     })
                 },

@@ -100,7 +100,7 @@ impl std::fmt::Display for ExitCode {
 impl std::error::Error for ExitCode {}
 
 /// Called after each WASI call with its name and errno (0 = success).
-pub type TraceFn = Box<dyn FnMut(&'static str, u16) + Send>;
+pub type TraceFn = Box<dyn FnMut(&'static str, &str, u16) + Send>;
 
 /// The data behind every WASI import of one instance.
 pub struct WasiState {
@@ -261,7 +261,7 @@ impl WasiEnvBuilder {
         self
     }
 
-    /// Calls `f(name, errno)` after every WASI call.
+    /// Calls `f(name, arguments, errno)` after every WASI call (arguments as `name=value, ...`).
     pub fn trace(mut self, f: TraceFn) -> Self {
         self.trace = Some(f);
         self

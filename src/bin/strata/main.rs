@@ -434,12 +434,12 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
         builder = builder.stdin_bytes(data);
     }
     if args.trace {
-        builder = builder.trace(Box::new(|name, errno| {
+        builder = builder.trace(Box::new(|name, call_args, errno| {
             let what = match errno {
                 0 => "success",
                 e => Errno::from_code(e).map_or("?", |e| e.name()),
             };
-            eprintln!("strata: trace: {name} -> {errno} ({what})");
+            eprintln!("strata: trace: {name}({call_args}) -> {errno} ({what})");
         }));
     }
     if args.invoke.is_none() {
