@@ -33,10 +33,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::image::{ExportOptions, Image, export_vfs};
+use crate::image::{ExportOptions, Image, ImageCache, LoadOptions, export_vfs, write_diff};
 use crate::limits::ResourceLimits;
 use crate::runtime::{Error, WasiEnv, WasiFunctionEnv, metered_engine};
-use crate::vfs::{Clock, FileData, MemFs, SteppingClock, SystemClock, Vfs};
+use crate::vfs::{Clock, FileData, MemFs, NodeId, SteppingClock, SystemClock, Vfs};
 use crate::wasi::ctx::WasiCtx;
 use crate::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
 use dashmap::DashMap;
@@ -121,6 +121,7 @@ impl Program {
 
 enum Setup {
     Image(Arc<Image>, String),
+    ImageFile(PathBuf, String),
     Dir(PathBuf, String),
     File(String, Vec<u8>),
 }
@@ -186,6 +187,14 @@ impl SandboxBuilder {
         self
     }
 
+    /// Mounts the tar or tar.gz image file at `path` at `guest`, loaded through the
+    /// process-wide `ImageCache`: any number of sandboxes naming the same file share one
+    /// loaded image.
+    pub fn image_file(mut self, path: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
+        self.setup.push(Setup::ImageFile(path.into(), guest.into()));
+        self
+    }
+
     /// Mounts the host directory `host` at `guest` (read lazily, never written) and
     /// preopens it.
     pub fn dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
@@ -230,6 +239,7 @@ impl SandboxBuilder {
         };
         let mut vfs = Vfs::new(clock.clone());
         let mut preopens = Vec::new();
+        let mut mounts = vec![("/".to_string(), vfs.root())];
         let guest_err = |path: &str, errno| Error::GuestPath {
             path: path.to_string(),
             errno,
@@ -239,12 +249,23 @@ impl SandboxBuilder {
                 Setup::Image(img, guest) => {
                     let mut fs = img.fs.fork();
                     fs.set_abs_symlinks_in_root(true);
-                    mount(&mut vfs, &guest, fs).map_err(|e| guest_err(&guest, e))?;
+                    let id = mount(&mut vfs, &guest, fs).map_err(|e| guest_err(&guest, e))?;
+                    record_mount(&mut mounts, &guest, id);
+                }
+                Setup::ImageFile(path, guest) => {
+                    let img = ImageCache::global()
+                        .load_path(&path, &LoadOptions::oci())
+                        .map_err(|e| Error::Host(format!("{}: {e}", path.display())))?;
+                    let mut fs = img.fs.fork();
+                    fs.set_abs_symlinks_in_root(true);
+                    let id = mount(&mut vfs, &guest, fs).map_err(|e| guest_err(&guest, e))?;
+                    record_mount(&mut mounts, &guest, id);
                 }
                 Setup::Dir(host, guest) => {
                     let mut fs = MemFs::new(0, clock.clone());
                     fs.set_abs_symlinks_in_root(true);
                     let at = mount(&mut vfs, &guest, fs).map_err(|e| guest_err(&guest, e))?;
+                    record_mount(&mut mounts, &guest, at);
                     crate::image::host::import_dir(&mut vfs, at, &host)
                         .map_err(|e| Error::Host(format!("{}: {e}", host.display())))?;
                     preopens.push(guest);
@@ -262,6 +283,7 @@ impl SandboxBuilder {
         }
         Ok(Sandbox {
             prepared: vfs,
+            mounts,
             preopens,
             args: self.args,
             env: self.env,
@@ -269,6 +291,16 @@ impl SandboxBuilder {
             seed: self.seed,
             limits: self.limits,
         })
+    }
+}
+
+/// Notes the filesystem mounted at `guest` (a new root replaces everything before it).
+fn record_mount(mounts: &mut Vec<(String, NodeId)>, guest: &str, id: NodeId) {
+    let rel = guest.trim_matches('/');
+    if rel.is_empty() {
+        *mounts = vec![("/".to_string(), id)];
+    } else {
+        mounts.push((format!("/{rel}"), id));
     }
 }
 
@@ -288,6 +320,8 @@ fn mount(vfs: &mut Vfs, guest: &str, fs: MemFs) -> crate::vfs::Result<crate::vfs
 /// A prepared filesystem plus arguments, environment and stdin: run modules in it.
 pub struct Sandbox {
     prepared: Vfs,
+    /// Guest path and root of every filesystem of `prepared`, the root first.
+    mounts: Vec<(String, NodeId)>,
     preopens: Vec<String>,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -303,6 +337,9 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// The filesystem the run left behind.
     pub fs: Vfs,
+    mounts: Vec<(String, NodeId)>,
+    /// The filesystems as the run found them (O(1) clones), in `mounts` order.
+    bases: Vec<MemFs>,
 }
 
 impl Outcome {
@@ -344,6 +381,13 @@ impl Outcome {
             .into_iter()
             .map(|(_, n, _, _)| n.to_string())
             .collect())
+    }
+
+    /// What the run changed, as a reproducible tar layer with OCI whiteouts for what it
+    /// deleted (`--save-diff`); stacking it over the starting image gives the final tree.
+    pub fn diff_tar(&self) -> Result<Vec<u8>, Error> {
+        write_diff(&self.fs, &self.mounts, &self.bases, Vec::new())
+            .map_err(|e| Error::Host(e.to_string()))
     }
 
     /// The whole final filesystem as a reproducible tar.
@@ -401,6 +445,12 @@ impl Sandbox {
             stdout: stdout.contents(),
             stderr: stderr.contents(),
             fs: ctx.into_vfs(),
+            mounts: self.mounts.clone(),
+            bases: self
+                .mounts
+                .iter()
+                .filter_map(|(_, id)| self.prepared.fs(*id).ok().cloned())
+                .collect(),
         })
     }
 }

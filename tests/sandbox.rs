@@ -144,3 +144,34 @@ fn a_thousand_sandboxes_share_one_image() {
         SIZE / 500
     );
 }
+
+#[test]
+fn image_files_are_loaded_once_and_diffs_hold_only_the_run() {
+    use strata::image::ImageCache;
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("img.tar");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "data/keep.txt", &b"keep\n"[..])
+        .unwrap();
+    std::fs::write(&img, b.into_inner().unwrap()).unwrap();
+
+    let opts = LoadOptions::oci();
+    let a = ImageCache::global().load_path(&img, &opts).unwrap();
+    let b = ImageCache::global().load_path(&img, &opts).unwrap();
+    assert!(Arc::ptr_eq(&a, &b), "the second load is the same image");
+
+    let sandbox = Sandbox::builder().image_file(&img, "/").build().unwrap();
+    let o = sandbox.run(&program("determinism")).unwrap();
+    assert_eq!(o.read("/data/keep.txt").unwrap(), b"keep\n");
+    let diff = o.diff_tar().unwrap();
+    let mut names: Vec<String> = tar::Archive::new(&diff[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["./", "dir/", "file0", "file1", "file3", "file4"]);
+}

@@ -151,6 +151,44 @@ pub fn diff_into(
     w.dir(base.root(), top.root(), at, prefix)
 }
 
+/// Writes, as a tar layer with OCI whiteouts, what changed in `vfs` relative to `bases`: the
+/// filesystems as they were before (O(1) clones), one per `(guest path, root)` in `mounts`.
+pub fn write_diff<W: std::io::Write>(
+    vfs: &crate::vfs::Vfs,
+    mounts: &[(String, crate::vfs::NodeId)],
+    bases: &[MemFs],
+    out: W,
+) -> std::result::Result<W, super::ExportError> {
+    let vfs_err = |e: Errno| super::ExportError::Io(std::io::Error::other(e.to_string()));
+    let mut upper = MemFs::new(1, vfs.clock().clone());
+    let mut del = Deletions::default();
+    for ((path, id), base) in mounts.iter().zip(bases) {
+        let mut at = upper.root();
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            at = match upper.lookup(at, comp).map_err(vfs_err)? {
+                Some(ino) => ino,
+                None => upper.mkdir(at, comp, 0o755).map_err(vfs_err)?,
+            };
+        }
+        let top = vfs.fs(*id).map_err(vfs_err)?;
+        diff_into(
+            base,
+            top,
+            &mut upper,
+            at,
+            path.trim_start_matches('/'),
+            &mut del,
+        )
+        .map_err(vfs_err)?;
+    }
+    let opts = super::ExportOptions {
+        whiteouts: del.whiteouts,
+        opaque_dirs: del.opaque_dirs,
+        ..super::ExportOptions::default()
+    };
+    super::export_memfs(&upper, upper.root(), out, &opts)
+}
+
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()

@@ -3,7 +3,7 @@
 
 /// Limits applied while loading a tar image. The defaults suit large real images (a full
 /// distribution root is far below every one of them); override fields for stricter callers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Largest tar stream, in bytes: the decompressed size for gzip (the gzip-bomb limit), the
     /// file or buffer size otherwise. Default 8 GiB.

@@ -13,9 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use strata::image::{
-    Deletions, ExportOptions, LoadOptions, diff_into, export_memfs, export_vfs, load_path, stack,
-};
+use strata::image::{ExportOptions, LoadOptions, export_vfs, load_path, stack, write_diff};
 use strata::limits::{ResourceLimits, parse_duration, parse_size};
 use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, cache, engine_for};
 use strata::vfs::{Errno, MemFs, NodeId, SteppingClock, SystemClock, Vfs};
@@ -322,34 +320,7 @@ fn save(
             .map_err(|e| setup(format!("--save-fs {}: {e}", out.display())))?;
     }
     if let Some(out) = &args.save_diff {
-        let fail = |e: Errno| setup(format!("--save-diff {}: {e}", out.display()));
-        let mut upper = MemFs::new(1, vfs.clock().clone());
-        let mut del = Deletions::default();
-        for ((path, id), base) in mounts.iter().zip(bases) {
-            let mut at = upper.root();
-            for comp in path.split('/').filter(|c| !c.is_empty()) {
-                at = match upper.lookup(at, comp).map_err(fail)? {
-                    Some(ino) => ino,
-                    None => upper.mkdir(at, comp, 0o755).map_err(fail)?,
-                };
-            }
-            let top = vfs.fs(*id).map_err(fail)?;
-            diff_into(
-                base,
-                top,
-                &mut upper,
-                at,
-                path.trim_start_matches('/'),
-                &mut del,
-            )
-            .map_err(fail)?;
-        }
-        let opts = ExportOptions {
-            whiteouts: del.whiteouts,
-            opaque_dirs: del.opaque_dirs,
-            ..ExportOptions::default()
-        };
-        export_memfs(&upper, upper.root(), create(out)?, &opts)
+        write_diff(vfs, mounts, bases, create(out)?)
             .map_err(|e| setup(format!("--save-diff {}: {e}", out.display())))?;
     }
     Ok(())
