@@ -32,6 +32,14 @@ macro_rules! errnos {
                 }
             }
 
+            /// The variant for a POSIX spelling (`ENOENT`; exact case), `None` if unknown.
+            pub fn from_name(name: &str) -> Option<Errno> {
+                match name {
+                    $($text => Some(Errno::$name),)*
+                    _ => None,
+                }
+            }
+
             /// The POSIX spelling, e.g. `ENOENT`.
             pub const fn name(self) -> &'static str {
                 match self {
@@ -146,9 +154,12 @@ mod tests {
         for (i, e) in Errno::ALL.iter().enumerate() {
             assert_eq!(e.code() as usize, i + 1);
             assert_eq!(Errno::from_code(e.code()), Some(*e));
+            assert_eq!(Errno::from_name(e.name()), Some(*e));
         }
         assert_eq!(Errno::from_code(0), None);
         assert_eq!(Errno::from_code(77), None);
+        assert_eq!(Errno::from_name("ENOSPC"), Some(Errno::Nospc));
+        assert_eq!(Errno::from_name("enospc"), None);
         assert_eq!(Errno::Noent.to_string(), "ENOENT");
     }
 }

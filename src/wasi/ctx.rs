@@ -2,6 +2,7 @@
 //! environment, stdio, clocks and randomness. The syscall families (one module each) are
 //! methods on `WasiCtx`; none of them touches the host filesystem.
 
+use super::faults::FaultPlan;
 use super::fdtable::{FdEntry, FdKind, FdTable, Stdio};
 use super::rights;
 use crate::vfs::{Errno, NodeId, Result, Vfs};
@@ -129,6 +130,8 @@ pub struct WasiCtx {
     pub stdout: Output,
     pub stderr: Output,
     pub environment: Box<dyn Environment>,
+    /// Faults to inject into the guest's calls (default: none).
+    pub faults: FaultPlan,
 }
 
 impl WasiCtx {
@@ -152,6 +155,7 @@ impl WasiCtx {
                 flags: 0,
                 read,
                 write: !read,
+                path: None,
             })
             .expect("an empty table has room for three fds");
         }
@@ -164,6 +168,7 @@ impl WasiCtx {
             stdout: Output::Inherit,
             stderr: Output::Inherit,
             environment: Box::new(HostEnvironment::default()),
+            faults: FaultPlan::default(),
         }
     }
 
@@ -183,6 +188,7 @@ impl WasiCtx {
             flags: 0,
             read: true,
             write: false,
+            path: Some(name.to_string()),
         })
     }
 

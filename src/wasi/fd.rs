@@ -5,6 +5,7 @@
 
 use super::abi::{self, Abi, Filestat, rights};
 use super::ctx::WasiCtx;
+use super::faults::FaultOp;
 use super::fdtable::{FdEntry, FdKind, Stdio};
 use super::memory::GuestMemory;
 use crate::vfs::{Errno, NodeId, Result, SetTime, Stat};
@@ -78,12 +79,16 @@ impl WasiCtx {
             }
             e.require(rights::FD_READ)?;
             let iovs = Self::iovecs(mem, iovs, count)?;
+            let limit = self.inject(FaultOp::Read, fd)?;
             // One read per call, like a pipe: return as soon as anything arrived.
             for (ptr, len) in iovs {
                 if len == 0 {
                     continue;
                 }
-                let mut buf = vec![0u8; (len as usize).min(STDIO_CHUNK)];
+                if limit == 0 {
+                    break;
+                }
+                let mut buf = vec![0u8; (len as usize).min(STDIO_CHUNK).min(limit)];
                 let n = self.read_stdin(&mut buf)?;
                 mem.write(ptr, &buf[..n])?;
                 return Ok(n as u32);
@@ -101,11 +106,14 @@ impl WasiCtx {
         let iovs = Self::iovecs(mem, iovs, count)?;
         let mut off = at.unwrap_or(pos);
         let mut total: u64 = 0;
+        // Injected short reads move at most `left` bytes in all.
+        let mut left = self.inject(FaultOp::Read, fd)?;
         for (ptr, len) in iovs {
-            let dst = mem.slice_mut(ptr, len)?;
+            let dst = mem.slice_mut(ptr, (len as usize).min(left) as u32)?;
             let n = self.vfs.read(node, off, dst)?;
             off += n as u64;
             total += n as u64;
+            left -= n;
             if n < len as usize {
                 break;
             }
@@ -141,11 +149,17 @@ impl WasiCtx {
             }
             e.require(rights::FD_WRITE)?;
             let iovs = Self::iovecs(mem, iovs, count)?;
+            let mut left = self.inject(FaultOp::Write, fd)?;
             let mut total = 0u64;
             for (ptr, len) in iovs {
-                let data = mem.slice(ptr, len)?;
+                let n = (len as usize).min(left);
+                if n == 0 && len > 0 {
+                    break;
+                }
+                let data = mem.slice(ptr, n as u32)?;
                 self.write_stdio(s, data)?;
-                total += u64::from(len);
+                total += n as u64;
+                left -= n;
             }
             return u32::try_from(total).map_err(|_| Errno::Overflow);
         }
@@ -164,15 +178,22 @@ impl WasiCtx {
         // agree here we follow POSIX: the offset is honoured.
         let mut off = at.unwrap_or(pos);
         let mut total = 0u64;
+        // Injected short writes move at most `left` bytes in all.
+        let mut left = self.inject(FaultOp::Write, fd)?;
         for (ptr, len) in iovs {
-            let data = mem.slice(ptr, len)?;
+            let n = (len as usize).min(left);
+            if n == 0 && len > 0 {
+                break;
+            }
+            let data = mem.slice(ptr, n as u32)?;
             let target = if append && at.is_none() {
                 None
             } else {
                 Some(off)
             };
             off = self.vfs.write(node, target, data)?;
-            total += u64::from(len);
+            total += n as u64;
+            left -= n;
         }
         if at.is_none() {
             self.set_pos(fd, off)?;

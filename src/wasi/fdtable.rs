@@ -39,6 +39,9 @@ pub struct FdEntry {
     /// without write access gets `EBADF` from `fd_write` whatever its rights say.
     pub read: bool,
     pub write: bool,
+    /// The guest path of a file or directory (a preopen's name, joined with the paths the
+    /// guest opened through it, lexically normalised), for fault patterns; `None` for stdio.
+    pub path: Option<String>,
 }
 
 impl FdEntry {
@@ -153,6 +156,7 @@ mod tests {
             flags: 0,
             read: false,
             write: true,
+            path: None,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod ctx;
 pub mod deterministic;
+pub mod faults;
 pub mod fd;
 pub mod fdtable;
 pub mod memory;

@@ -4,6 +4,7 @@
 
 use super::abi::{self, Abi, lookupflags, oflags, rights};
 use super::ctx::WasiCtx;
+use super::faults::{FaultEffect, FaultOp, Target, join_guest_path};
 use super::fd::{filestat_of, set_times_args};
 use super::fdtable::{FdEntry, FdKind};
 use super::memory::GuestMemory;
@@ -68,6 +69,12 @@ impl WasiCtx {
         let inheriting = rights_inheriting & dir_entry.rights_inheriting;
         let p = Self::path_arg(mem, path, path_len)?;
         mem.slice(opened, 4)?;
+        let guest_path = join_guest_path(dir_entry.path.as_deref().unwrap_or(""), &p);
+        if let Some(FaultEffect::Errno(e)) =
+            self.faults.check(FaultOp::Open, Target::Path(&guest_path))
+        {
+            return Err(e);
+        }
         let opts = OpenOptions {
             create,
             exclusive: oflags_v & oflags::EXCL != 0,
@@ -107,6 +114,7 @@ impl WasiCtx {
                 flags: fdflags,
                 read: true,
                 write: false,
+                path: Some(guest_path),
             }
         } else {
             let write = base & WRITE_RIGHTS != 0 || truncate;
@@ -117,6 +125,7 @@ impl WasiCtx {
                 flags: fdflags,
                 read: base & rights::FD_READ != 0 || !write,
                 write,
+                path: Some(guest_path),
             }
         };
         match self.fds.insert(entry) {
