@@ -39,6 +39,7 @@ use crate::runtime::{Error, WasiEnv, WasiFunctionEnv, metered_engine};
 use crate::vfs::{Clock, FileData, MemFs, NodeId, SteppingClock, SystemClock, Vfs};
 use crate::wasi::ctx::WasiCtx;
 use crate::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
+use crate::wasi::faults::Fault;
 use dashmap::DashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
@@ -135,9 +136,17 @@ pub struct SandboxBuilder {
     stdin: Vec<u8>,
     seed: Option<u64>,
     limits: ResourceLimits,
+    faults: Vec<Fault>,
 }
 
 impl SandboxBuilder {
+    /// Injects a fault into every run (see `strata::wasi::faults`), counted afresh in each
+    /// run, so every run fails the same calls. Faults add up.
+    pub fn fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
     /// Every resource limit of each run at once (default: `ResourceLimits::default()`).
     pub fn limits(mut self, limits: ResourceLimits) -> Self {
         self.limits = limits;
@@ -290,6 +299,7 @@ impl SandboxBuilder {
             stdin: self.stdin,
             seed: self.seed,
             limits: self.limits,
+            faults: self.faults,
         })
     }
 }
@@ -328,6 +338,7 @@ pub struct Sandbox {
     stdin: Vec<u8>,
     seed: Option<u64>,
     limits: ResourceLimits,
+    faults: Vec<Fault>,
 }
 
 /// What a run produced.
@@ -424,6 +435,9 @@ impl Sandbox {
         }
         for p in &self.preopens {
             builder = builder.preopen(p.clone(), p.clone());
+        }
+        for f in &self.faults {
+            builder = builder.fault(f.clone());
         }
         let stdout = builder.capture_stdout();
         let stderr = builder.capture_stderr();

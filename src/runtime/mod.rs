@@ -82,6 +82,7 @@ use crate::limits::ResourceLimits;
 use crate::vfs::{Errno, MemFs, Vfs};
 use crate::wasi::abi::Abi;
 use crate::wasi::ctx::{Capture, HostEnvironment, Input, Output, WasiCtx};
+use crate::wasi::faults::{Fault, FaultPlan};
 use limits::{DeadlineEnvironment, Watchdog};
 use std::time::{Duration, Instant};
 use wasmer::sys::vm::TrapCode;
@@ -152,6 +153,7 @@ pub struct WasiEnvBuilder {
     /// Preopen the namespace root after the explicit preopens (default: true).
     root_preopen: bool,
     limits: ResourceLimits,
+    faults: Vec<Fault>,
 }
 
 /// Entry point of the builder: `WasiEnv::builder("prog")`.
@@ -172,6 +174,7 @@ impl WasiEnv {
             trace: None,
             root_preopen: true,
             limits: ResourceLimits::default(),
+            faults: Vec::new(),
         }
     }
 }
@@ -307,6 +310,15 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// Injects a fault into the guest's calls (see `strata::wasi::faults`); faults add up,
+    /// and each counts the calls it matches from the start of the run. E.g.
+    /// `.fault(Fault::parse("write:/data/*.log:3:ENOSPC")?)`: the third write to a `.log`
+    /// file under `/data` fails with `ENOSPC`.
+    pub fn fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
     /// The WASI context, without wasmer (for driving syscalls directly).
     pub fn build_ctx(self) -> Result<(WasiCtx, Option<TraceFn>), Error> {
         let mut vfs = self.vfs.unwrap_or_default();
@@ -331,6 +343,7 @@ impl WasiEnvBuilder {
         ctx.stdin = self.stdin;
         ctx.stdout = self.stdout;
         ctx.stderr = self.stderr;
+        ctx.faults = FaultPlan::new(self.faults);
         let root = ctx.vfs.root();
         let root_named = self.preopens.iter().any(|(_, name)| name == "/");
         for (path, name) in self.preopens {

@@ -174,8 +174,7 @@ impl Fault {
     /// Parses `OP:PATTERN:WHEN:EFFECT`, e.g. `write:/data/*.log:3:ENOSPC`,
     /// `read:*:0:short=1`, `open:/etc/passwd:1+:EACCES`. The pattern may itself contain `:`.
     pub fn parse(spec: &str) -> std::result::Result<Fault, String> {
-        let shape =
-            || format!("{spec:?}: expected OP:PATTERN:N:EFFECT, e.g. write:/data/*.log:3:ENOSPC");
+        let shape = || "expected OP:PATTERN:N:EFFECT, e.g. write:/data/*.log:3:ENOSPC".to_string();
         let (op, rest) = spec.split_once(':').ok_or_else(shape)?;
         let (rest, effect) = rest.rsplit_once(':').ok_or_else(shape)?;
         let (pattern, when) = rest.rsplit_once(':').ok_or_else(shape)?;
@@ -185,20 +184,16 @@ impl Fault {
             "write" => FaultOp::Write,
             _ => {
                 return Err(format!(
-                    "{spec:?}: unknown operation {op:?} (expected open, read or write)"
+                    "unknown operation {op:?} (expected open, read or write)"
                 ));
             }
         };
         if pattern.is_empty() {
-            return Err(format!(
-                "{spec:?}: empty path pattern (use * for every path)"
-            ));
+            return Err("empty path pattern (use * for every path)".to_string());
         }
         let count = |n: &str| {
             n.parse::<u64>().map_err(|_| {
-                format!(
-                    "{spec:?}: {when:?} is not a call number (expected N, N+ or 0 for every call)"
-                )
+                format!("{when:?} is not a call number (expected N, N+ or 0 for every call)")
             })
         };
         let when = match when.strip_suffix('+') {
@@ -213,13 +208,11 @@ impl Fault {
         };
         let effect = if let Some(n) = effect.strip_prefix("short=") {
             if op == FaultOp::Open {
-                return Err(format!(
-                    "{spec:?}: short=N applies to reads and writes, not opens"
-                ));
+                return Err("short=N applies to reads and writes, not opens".to_string());
             }
             FaultEffect::Short(
                 n.parse()
-                    .map_err(|_| format!("{spec:?}: {n:?} is not a byte count in short=N"))?,
+                    .map_err(|_| format!("{n:?} is not a byte count in short=N"))?,
             )
         } else {
             let errno = match effect.parse::<u16>() {
@@ -227,9 +220,7 @@ impl Fault {
                 Err(_) => Errno::from_name(&effect.to_ascii_uppercase()),
             };
             FaultEffect::Errno(errno.ok_or_else(|| {
-                format!(
-                    "{spec:?}: {effect:?} is not a WASI errno name (ENOSPC, EIO, ...) or short=N"
-                )
+                format!("{effect:?} is not a WASI errno name (ENOSPC, EIO, ...) or short=N")
             })?)
         };
         Ok(Fault {

@@ -18,6 +18,7 @@ use strata::limits::{ResourceLimits, parse_duration, parse_size};
 use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, cache, engine_for};
 use strata::vfs::{Errno, MemFs, NodeId, SteppingClock, SystemClock, Vfs};
 use strata::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
+use strata::wasi::faults::Fault;
 use wasmer::{Instance, Store, Type, Value};
 
 const EXIT_SETUP: u8 = 125;
@@ -108,6 +109,12 @@ struct RunArgs {
     /// else ~/.cache/strata/modules).
     #[arg(long)]
     no_cache: bool,
+    /// Make chosen calls fail, deterministically (repeatable). OP is open, read or write;
+    /// PATTERN a guest path with * and ? wildcards (`<stdout>` etc. for stdio); N the Nth
+    /// matching call (from 1), N+ the Nth and later ones, 0 every one; EFFECT an errno name
+    /// (ENOSPC, EIO, ...) or short=BYTES for reads and writes. E.g. write:/data/*.log:3:ENOSPC
+    #[arg(long = "fault", value_name = "OP:PATTERN:N:EFFECT", value_parser = Fault::parse)]
+    faults: Vec<Fault>,
     /// Print every WASI call and its result to stderr.
     #[arg(long)]
     trace: bool,
@@ -424,6 +431,9 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
     }
     for (path, name) in preopens {
         builder = builder.preopen(path, name);
+    }
+    for f in &args.faults {
+        builder = builder.fault(f.clone());
     }
     let env = builder.finalize(&mut store)?;
     if let Some(seed) = args.deterministic {
