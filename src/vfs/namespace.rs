@@ -158,6 +158,15 @@ impl Vfs {
     }
 
     /// The entry `name` in directory `dir`: its own name handle and the node it names.
+    pub(crate) fn lookup_id(&self, dir: NodeId, name: &str) -> Result<Option<NodeId>> {
+        let fs = self.fs(dir)?;
+        Ok(fs
+            .dir(dir.ino)?
+            .entries
+            .get(name)
+            .map(|ino| NodeId { fs: dir.fs, ino }))
+    }
+
     pub(crate) fn lookup_entry(
         &self,
         dir: NodeId,

@@ -90,6 +90,12 @@ impl Cursor<'_> {
 }
 
 impl Vfs {
+    /// The directory entry `name` of `dir` with the entry's own name handle.
+    fn entry_of(&self, dir: NodeId, name: &str) -> Result<(NodeId, Arc<str>)> {
+        let (n, _) = self.lookup_entry(dir, name)?.ok_or(Errno::Noent)?;
+        Ok((dir, n))
+    }
+
     /// Resolves `path` beneath the directory `base`. See the module documentation.
     pub fn resolve(&self, base: NodeId, path: &[u8], follow: Follow) -> Result<Resolved> {
         self.resolve_at(base, path, follow, false)
@@ -196,8 +202,10 @@ impl Vfs {
                     if name.len() > MAX_NAME {
                         return Err(Errno::Nametoolong);
                     }
-                    let (name, found) = match self.lookup_entry(cur, name)? {
-                        Some((n, id)) => (n, id),
+                    // Only an id per component (no name handle to count): the name handle
+                    // is fetched once, for the final entry (`entry_of`).
+                    let found = match self.lookup_id(cur, name)? {
+                        Some(id) => id,
                         None if is_last => {
                             return Ok(Resolved {
                                 node: None,
@@ -240,7 +248,7 @@ impl Vfs {
                         }
                         return Ok(Resolved {
                             node: Some(found),
-                            entry: Some((cur, name)),
+                            entry: Some(self.entry_of(cur, name)?),
                             trailing_slash,
                         });
                     }
@@ -255,7 +263,7 @@ impl Vfs {
                     if is_last {
                         return Ok(Resolved {
                             node: Some(target),
-                            entry: Some((cur, name)),
+                            entry: Some(self.entry_of(cur, name)?),
                             trailing_slash,
                         });
                     }
