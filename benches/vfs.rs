@@ -586,6 +586,38 @@ fn bench_readdir(c: &mut Criterion) {
     g.finish();
 }
 
+// ----------------------------------------------------------------------------------------------
+// 6: forking a prepared filesystem (what every sandbox run does) and its first write.
+
+fn bench_fork(c: &mut Criterion) {
+    use strata::vfs::{FileData, MemFs, SystemClock};
+    let mut fs = MemFs::new(1, std::sync::Arc::new(SystemClock));
+    let root = fs.root();
+    for d in 0..100 {
+        let dir = fs.mkdir(root, &format!("d{d}"), 0o755).unwrap();
+        for f in 0..200 {
+            let data = FileData::from_bytes(vec![7u8; 1000].into());
+            fs.create_file_with(dir, &format!("f{f}"), data, 0o644)
+                .unwrap();
+        }
+    }
+    fs.freeze();
+    let mut g = c.benchmark_group("fork_20k_nodes");
+    g.bench_function("fork", |b| b.iter(|| black_box(fs.fork())));
+    let target = fs
+        .lookup(fs.lookup(root, "d50").unwrap().unwrap(), "f100")
+        .unwrap()
+        .unwrap();
+    g.bench_function("fork_then_first_write", |b| {
+        b.iter(|| {
+            let mut f = fs.fork();
+            f.write(target, Some(0), b"changed").unwrap();
+            black_box(f)
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(700))
@@ -595,5 +627,6 @@ fn main() {
     bench_many_files(&mut c);
     bench_data(&mut c);
     bench_readdir(&mut c);
+    bench_fork(&mut c);
     c.final_summary();
 }

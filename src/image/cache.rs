@@ -15,11 +15,13 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 type Shape = (bool, Limits);
+/// Device, inode, size, modification time (seconds, nanoseconds).
+type FileId = (u64, u64, u64, i64, i64);
 
 #[derive(Default)]
 pub struct ImageCache {
     by_digest: DashMap<([u8; 32], Shape), Arc<Image>>,
-    by_file: DashMap<((u64, u64, u64, i64, i64), Shape), Arc<Image>>,
+    by_file: DashMap<(FileId, Shape), Arc<Image>>,
 }
 
 static GLOBAL: LazyLock<ImageCache> = LazyLock::new(ImageCache::default);
