@@ -1,0 +1,145 @@
+//! Scaling of the filesystem with the size of the work (issue 7's table): files in one
+//! directory, directory depth, file size (sparse extension), image entries. Prints a markdown
+//! table of time per item and resident memory growth, so a step that is worse than linear
+//! stands out. Run: `cargo run --release --no-default-features --example scaling`.
+
+use std::sync::Arc;
+use std::time::Instant;
+use strata::image::{LoadOptions, load_bytes};
+use strata::vfs::{OpenOptions, SystemClock, Vfs};
+
+fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4
+}
+
+fn row(what: &str, n: u64, secs: f64, kib: u64) {
+    let per = secs * 1e9 / n as f64;
+    println!(
+        "| {what} | {n} | {:.1} ms | {per:.0} ns | {} KiB |",
+        secs * 1e3,
+        kib
+    );
+}
+
+fn files_in_one_dir(n: u64) {
+    let mut vfs = Vfs::new(Arc::new(SystemClock));
+    let root = vfs.root();
+    let before = rss_kib();
+    let t = Instant::now();
+    let create = OpenOptions {
+        create: true,
+        exclusive: true,
+        ..Default::default()
+    };
+    for i in 0..n {
+        let id = vfs.open(root, format!("f{i}").as_bytes(), create).unwrap();
+        vfs.release(id);
+    }
+    for i in 0..n {
+        vfs.stat(root, format!("f{i}").as_bytes(), true).unwrap();
+    }
+    // A full listing the way a guest does it: pages resumed by cookie.
+    let mut cookie = 0;
+    let mut seen = 0u64;
+    loop {
+        let page: Vec<_> = vfs.readdir_iter(root, cookie).unwrap().take(128).collect();
+        let Some(last) = page.last() else { break };
+        cookie = last.0;
+        seen += page.len() as u64;
+    }
+    assert_eq!(seen, n + 2);
+    row(
+        "create+stat+readdir, files in one directory",
+        n,
+        t.elapsed().as_secs_f64(),
+        rss_kib().saturating_sub(before),
+    );
+}
+
+fn depth(d: u64) {
+    let mut vfs = Vfs::new(Arc::new(SystemClock));
+    let root = vfs.root();
+    let path = vec!["d"; d as usize].join("/");
+    vfs.mkdir_all(root, &path).unwrap();
+    let reps = 20_000 / d.max(1) + 1;
+    let t = Instant::now();
+    for _ in 0..reps {
+        vfs.stat(root, path.as_bytes(), true).unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    row(
+        "resolve a path of N components (time: one resolve)",
+        d,
+        secs / reps as f64,
+        0,
+    );
+}
+
+fn sparse(size: u64) {
+    let mut vfs = Vfs::new(Arc::new(SystemClock));
+    let root = vfs.root();
+    let before = rss_kib();
+    let t = Instant::now();
+    let opts = OpenOptions {
+        create: true,
+        ..Default::default()
+    };
+    let id = vfs.open(root, b"f", opts).unwrap();
+    vfs.set_size(id, size).unwrap();
+    vfs.write(id, Some(size - 1), b"x").unwrap();
+    let mut b = [0u8; 1];
+    vfs.read(id, size / 2, &mut b).unwrap();
+    assert_eq!(b[0], 0);
+    row(
+        "sparse extend to N bytes + write at the end",
+        size,
+        t.elapsed().as_secs_f64(),
+        rss_kib().saturating_sub(before),
+    );
+}
+
+fn image(n: u64) {
+    let mut b = tar::Builder::new(Vec::new());
+    for i in 0..n {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(100);
+        h.set_mode(0o644);
+        b.append_data(&mut h, format!("d{}/f{i}", i % 100), &[1u8; 100][..])
+            .unwrap();
+    }
+    let data = bytes::Bytes::from(b.into_inner().unwrap());
+    let before = rss_kib();
+    let t = Instant::now();
+    let img = load_bytes(data, &LoadOptions::default()).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    row(
+        "load a tar image, entries",
+        n,
+        secs,
+        rss_kib().saturating_sub(before),
+    );
+    drop(img);
+}
+
+fn main() {
+    println!("| work | N | time | per item | RSS growth |");
+    println!("|---|---|---|---|---|");
+    for n in [1_000, 10_000, 100_000, 1_000_000] {
+        files_in_one_dir(n);
+    }
+    for d in [1, 10, 100, 1000] {
+        depth(d);
+    }
+    for s in [1u64 << 10, 1 << 20, 1 << 30, 4 << 30] {
+        sparse(s);
+    }
+    for n in [1_000, 10_000, 100_000] {
+        image(n);
+    }
+}
