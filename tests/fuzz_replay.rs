@@ -18,12 +18,15 @@ mod tar_image;
 
 use std::path::{Path, PathBuf};
 
-/// Files of `fuzz/{corpus,regressions}/<target>/`, sorted (hidden files skipped).
+/// Files of `fuzz/{corpus,regressions}/<target>/`, and of `$STRATA_FUZZ_EXTRA/<target>/` if
+/// that is set (e.g. a campaign's working corpus), sorted (hidden files skipped).
 fn inputs(target: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut dirs = vec![root.join("corpus"), root.join("regressions")];
+    dirs.extend(std::env::var_os("STRATA_FUZZ_EXTRA").map(PathBuf::from));
     let mut files = Vec::new();
-    for set in ["corpus", "regressions"] {
-        let Ok(dir) = std::fs::read_dir(root.join(set).join(target)) else {
+    for set in dirs {
+        let Ok(dir) = std::fs::read_dir(set.join(target)) else {
             continue;
         };
         for entry in dir {

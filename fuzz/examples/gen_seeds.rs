@@ -7,20 +7,90 @@
 //! - the structured targets: byte strings from a fixed-seed generator, kept when they show
 //!   an outcome (a call's success or errno, a resolution's result kind) that no earlier seed
 //!   showed, up to `MAX_SEEDS` per target.
+//!
+//! `cargo run --example gen_seeds -- distill TARGET DIR [MAX]` adds to `corpus/TARGET/` the
+//! files of DIR (a campaign's working corpus), smallest first, that show outcomes the corpus
+//! does not (at most MAX, default `MAX_SEEDS`), named `distilled-*`.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use strata_fuzz::{overlay, resolve_path, syscalls};
+use strata_fuzz::{overlay, resolve_path, syscalls, tar_image};
 
-const MAX_SEEDS: usize = 40;
+const MAX_SEEDS: usize = 30;
 
 fn main() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [cmd, target, from, rest @ ..] = &args[..]
+        && cmd == "distill"
+    {
+        let max = rest
+            .first()
+            .map_or(MAX_SEEDS, |m| m.parse().expect("a number"));
+        distill(
+            &corpus.join(target),
+            features_of(target),
+            Path::new(from),
+            max,
+        );
+        return;
+    }
+    assert!(
+        args.is_empty(),
+        "usage: gen_seeds [distill TARGET FROM_DIR [MAX]]"
+    );
     tar_seeds(&fresh(&corpus, "tar_image"));
     structured(&corpus, "resolve_path", resolve_path::features, 1, 60_000);
     structured(&corpus, "syscalls", syscalls::features, 2, 6_000);
     structured(&corpus, "overlay", overlay::features, 3, 6_000);
+}
+
+fn features_of(target: &str) -> fn(&[u8]) -> Vec<String> {
+    match target {
+        "resolve_path" => resolve_path::features,
+        "tar_image" => tar_image::features,
+        "syscalls" => syscalls::features,
+        "overlay" => overlay::features,
+        _ => panic!("no target {target}"),
+    }
+}
+
+/// Adds to the corpus `dir` (as `distilled-*`) files of `from` (a campaign's working
+/// corpus), smallest first, that show outcomes none of the corpus's files shows, up to `max`.
+fn distill(dir: &Path, features: fn(&[u8]) -> Vec<String>, from: &Path, max: usize) {
+    let read = |d: &Path| -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = std::fs::read_dir(d)
+            .map(|it| {
+                it.filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+        v
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    for data in read(dir) {
+        seen.extend(features(&data));
+    }
+    let mut kept = 0;
+    for data in read(from) {
+        if kept == max {
+            break;
+        }
+        let f = features(&data);
+        if f.iter().any(|x| !seen.contains(x)) {
+            seen.extend(f);
+            let path = dir.join(format!("distilled-{:016x}", hash(&data)));
+            std::fs::write(path, &data).expect("writing a seed");
+            kept += 1;
+        }
+    }
+    println!(
+        "{}: {kept} distilled, {} outcomes",
+        dir.display(),
+        seen.len()
+    );
 }
 
 /// The target's corpus directory, without its old `seed-*` files.

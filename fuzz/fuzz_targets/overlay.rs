@@ -1,2 +1,4 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz::overlay::run(data));
+libfuzzer_sys::fuzz_target!(|input: strata_fuzz::overlay::Input| drop(
+    strata_fuzz::overlay::check(&input)
+));

@@ -1,2 +1,4 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz::resolve_path::run(data));
+libfuzzer_sys::fuzz_target!(|input: strata_fuzz::resolve_path::Input| drop(
+    strata_fuzz::resolve_path::check(&input)
+));

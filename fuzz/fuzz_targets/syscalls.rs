@@ -1,2 +1,4 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz::syscalls::run(data));
+libfuzzer_sys::fuzz_target!(|input: strata_fuzz::syscalls::Input| drop(
+    strata_fuzz::syscalls::check(&input)
+));

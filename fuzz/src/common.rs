@@ -297,7 +297,11 @@ fn canon_node(
     }
 }
 
-/// The fuzzer's bytes decoded as `T` (`None` for bytes that do not decode).
+/// The fuzzer's bytes decoded as `T` exactly as libfuzzer-sys's `fuzz_target!` decodes a
+/// typed input (`None` where it skips the input: too short, or not decodable).
 pub fn decode<'a, T: Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
+    if data.len() < T::size_hint(0).0 {
+        return None;
+    }
     T::arbitrary_take_rest(arbitrary::Unstructured::new(data)).ok()
 }

@@ -400,8 +400,10 @@ pub fn check(input: &Input) -> String {
     };
     let deep = base_path.len().min(2);
     let mount = input.mount.as_ref().map(|m| m.image);
+    let slash = path.ends_with(b"/");
+    let dotdot = path.windows(2).any(|w| w == b"..");
     format!(
-        "{outcome} {follow:?} image={} mount={mount:?} fork={} depth={deep}",
+        "{outcome} {follow:?} image={} mount={mount:?} fork={} depth={deep} slash={slash} dotdot={dotdot}",
         input.root_image, input.fork
     )
 }

@@ -4,8 +4,9 @@
 //! The namespace is a fork of an image (built once) holding `/sandbox` (preopened as fd 3,
 //! full of links that try to get out: `..`, absolute, to `/`, loops), `/secret` (outside every
 //! preopen) and `/scratch`, where a fresh writable layer is mounted and preopened as fd 4;
-//! another writable layer is mounted inside the sandbox at `/sandbox/mnt`. Invariants, checked
-//! after every call:
+//! another writable layer is mounted inside the sandbox at `/sandbox/mnt`; optionally with
+//! small resource limits (memory, inodes, fds: `ENOSPC`, `EMFILE`). Invariants, checked after
+//! every call:
 //!
 //! 1. nothing outside the preopens' subtrees changes (a snapshot of every node outside them:
 //!    attributes, contents, link targets, entries) and no fd ever refers to such a node;
@@ -248,8 +249,17 @@ pub enum Op {
     Poke(u16, Vec<u8>),
 }
 
+/// Resource limits for the run (`Vfs::set_limits`, `FdTable::set_max`).
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct Limits {
+    pub memory_kib: u16,
+    pub inodes: u8,
+    pub fds: u8,
+}
+
 #[derive(Arbitrary, Debug)]
 pub struct Input {
+    pub limits: Option<Limits>,
     pub ops: Vec<Op>,
 }
 
@@ -316,6 +326,9 @@ pub fn check(input: &Input) -> Vec<String> {
     let sandbox_dir = vfs
         .lookup(root, b"sandbox/dir", false)
         .expect("sandbox/dir");
+    if let Some(l) = input.limits {
+        vfs.set_limits(u64::from(l.memory_kib) * 1024, u64::from(l.inodes));
+    }
     let mut ctx = WasiCtx::new(vfs);
     ctx.stdin = Stdin::Null;
     ctx.stdout = Output::Null;
@@ -326,6 +339,9 @@ pub fn check(input: &Input) -> Vec<String> {
         (sandbox_dir, "/sandbox/dir"),
     ] {
         ctx.preopen(dir, name).expect("preopening");
+    }
+    if let Some(l) = input.limits {
+        ctx.fds.set_max(usize::from(l.fds));
     }
     let mut w = World {
         ctx,

@@ -89,6 +89,56 @@ pub fn run(data: &[u8]) {
     }
 }
 
+/// What kind of case `data` is (for picking diverse seeds): options, outcome, member kinds.
+pub fn features(data: &[u8]) -> Vec<String> {
+    run(data);
+    let Some((&flags, tar)) = data.split_first() else {
+        return Vec::new();
+    };
+    let opts = options(flags & 1 != 0, LIMITS);
+    let mut f = vec![format!("flags={}", flags & 3)];
+    match load_bytes(Bytes::copy_from_slice(tar), &opts) {
+        Ok(image) => {
+            let s = image.stats;
+            f.push("ok".to_string());
+            for (name, n) in [
+                ("gzip", u64::from(s.gzip)),
+                ("files", s.files),
+                ("dirs", s.dirs),
+                ("implicit", s.implicit_dirs),
+                ("symlinks", s.symlinks),
+                ("hard", s.hard_links),
+                ("devices", s.devices),
+                ("ignored", s.ignored),
+                ("whiteouts", s.whiteouts),
+                ("opaque", s.opaque),
+                ("replaced", s.replaced),
+                ("end", u64::from(s.end_marker)),
+            ] {
+                if n > 0 {
+                    f.push(name.to_string());
+                }
+            }
+        }
+        Err(e) => {
+            let e = format!("{e:?}");
+            // The error's variant and, for entries, the problem's.
+            let problem = e.split("problem: ").nth(1).map(|p| {
+                p.split(['(', ' ', '{'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            });
+            f.push(format!(
+                "{} {}",
+                e.split(['(', ' ', '{']).next().unwrap_or_default(),
+                problem.unwrap_or_default()
+            ));
+        }
+    }
+    f
+}
+
 /// Checks a loaded image: invariants 1 to 3.
 pub fn check_image(image: &Image, oci: bool) {
     let fs = &image.fs;
