@@ -576,3 +576,29 @@ fn every_hostile_archive_is_refused_by_the_cli_naming_the_member() {
         }
     }
 }
+
+#[test]
+fn read_only_layers_refuse_writes_with_erofs() {
+    let t = tempfile::tempdir().unwrap();
+    let base = put(t.path(), "base.tar", &base_tar());
+    let m = put(t.path(), "w.wat", WRITER.as_bytes());
+    // WRITER's first call is mkdir("tmp"): EROFS (69) on a read-only image root.
+    let spec = format!("{base}::/::ro");
+    let o = strata(&["run", "--image", &spec, &m]);
+    assert_eq!(
+        o.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The same image without ::ro gets a writable layer.
+    let o = strata(&["run", "--image", &base, &m]);
+    assert_eq!(o.status.code(), Some(0));
+    // A host directory mounted read-only.
+    let host = t.path().join("host");
+    std::fs::create_dir(&host).unwrap();
+    let spec = format!("{}::/::ro", host.display());
+    let o = strata(&["run", "--dir", &spec, &m]);
+    assert_eq!(o.status.code(), Some(69));
+    assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
+}

@@ -52,13 +52,15 @@ enum Command {
 struct RunArgs {
     /// Make the host directory HOST visible at GUEST (default: HOST) and preopen it; the
     /// guest's writes stay in memory, the host is never modified. `HOST::/` makes it the root.
-    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    /// `HOST::GUEST::ro` makes it read-only inside the sandbox too (EROFS).
+    #[arg(long = "dir", value_name = "HOST[::GUEST[::ro]]")]
     dirs: Vec<String>,
     /// Mount the tar or tar.gz image TAR at GUEST (default: `/`, the root), copy-on-write:
     /// nothing is extracted, the guest's writes stay in memory. Several images at the same
     /// GUEST stack as OCI layers, lowest first (`.wh.` whiteouts apply). Images are mounted
     /// before `--dir` directories.
-    #[arg(long = "image", value_name = "TAR[::GUEST]")]
+    /// `TAR::GUEST::ro` mounts it read-only (every write fails with EROFS).
+    #[arg(long = "image", value_name = "TAR[::GUEST[::ro]]")]
     images: Vec<String>,
     /// After the run, write the whole final filesystem as a tar to OUT (reproducible: sorted,
     /// owners normalised).
@@ -216,6 +218,8 @@ fn split_spec<'a>(
     spec: &'a str,
     default: &'a str,
 ) -> Result<(&'a str, &'a str, Vec<&'a str>), Fail> {
+    // A trailing `::ro` (read-only) is an option, not part of the guest path.
+    let spec = spec.strip_suffix("::ro").unwrap_or(spec);
     let (src, guest) = spec.split_once("::").unwrap_or((spec, default));
     if src.is_empty() || guest.is_empty() {
         return Err(setup(format!(
@@ -234,12 +238,17 @@ fn load_stack(specs: &[&str]) -> Result<MemFs, Fail> {
                 .map_err(|e| setup(format!("--image {spec:?}: {e}")))?,
         );
     }
-    stack(&layers).map_err(|e| {
+    let mut fs = stack(&layers).map_err(|e| {
         setup(format!(
             "--image {:?}: cannot stack layers: {e}",
             specs.join(" ")
         ))
-    })
+    })?;
+    if specs.iter().any(|s| s.ends_with("::ro")) {
+        // A read-only layer: no writable layer above it, every write is EROFS.
+        fs.set_readonly(true);
+    }
+    Ok(fs)
 }
 
 fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
@@ -302,6 +311,11 @@ fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
         };
         strata::image::host::import_dir(&mut vfs, target, host.as_ref())
             .map_err(|e| setup(format!("--dir {spec:?}: {e}")))?;
+        if spec.ends_with("::ro")
+            && let Ok(fs) = vfs.fs_mut(target)
+        {
+            fs.set_readonly(true);
+        }
         preopens.push((format!("/{}", comps.join("/")), guest.to_string()));
     }
     Ok(Setup {
