@@ -41,9 +41,17 @@ fn main() {
         "usage: gen_seeds [distill TARGET FROM_DIR [MAX]]"
     );
     tar_seeds(&fresh(&corpus, "tar_image"));
-    structured(&corpus, "resolve_path", resolve_path::features, 1, 60_000);
-    structured(&corpus, "syscalls", syscalls::features, 2, 6_000);
-    structured(&corpus, "overlay", overlay::features, 3, 6_000);
+    structured(
+        &corpus,
+        "resolve_path",
+        resolve_path::features,
+        1,
+        60_000,
+        MAX_SEEDS,
+    );
+    // Room for each of the fixed escape attempts too.
+    structured(&corpus, "syscalls", syscalls::features, 2, 20_000, 60);
+    structured(&corpus, "overlay", overlay::features, 3, 6_000, MAX_SEEDS);
 }
 
 fn features_of(target: &str) -> fn(&[u8]) -> Vec<String> {
@@ -138,6 +146,7 @@ fn structured(
     features: fn(&[u8]) -> Vec<String>,
     seed: u64,
     tries: usize,
+    max: usize,
 ) {
     let dir = fresh(corpus, target);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
@@ -163,7 +172,7 @@ fn structured(
             seen.extend(f);
             save(&dir, &data);
             kept += 1;
-            if kept == MAX_SEEDS {
+            if kept == max {
                 break;
             }
         }

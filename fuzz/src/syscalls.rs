@@ -17,7 +17,12 @@
 //!    node is left unreachable;
 //! 4. a call that fails changes nothing: not the filesystems, not the fd table, not guest
 //!    memory;
-//! 5. no panic.
+//! 5. every call stays within the fds it was given: nothing outside the subtrees of the fds
+//!    it uses changes (even inside another preopen), an fd it opens and a node it describes
+//!    (`path_filestat_get`) lie in those subtrees;
+//! 6. no panic.
+//!
+//! Besides arbitrary calls, `Op::Attack` picks one of a fixed list of escape attempts.
 
 use crate::common::{ALL, Canon, PathArg, canonical, check_memfs, decode};
 use arbitrary::Arbitrary;
@@ -247,6 +252,66 @@ pub enum Op {
     Readdir(Fd, Ptr, Len, u64, Ptr),
     /// Guest code writing its own memory (iovec arrays, strings).
     Poke(u16, Vec<u8>),
+    /// One of the fixed escape attempts of `attack`.
+    Attack(u8),
+}
+
+/// Escape attempts, each one call, so that every run is one choice away from them (and the
+/// seed corpus holds each): `..` above a preopen, links up, absolute and to `/`, through
+/// `..` after a link, out of a nested preopen into its parent one, renames and links out,
+/// creating through a link that leads out.
+pub fn attack(k: u8) -> Op {
+    let p = |s: &str| PathIn::Spec(PathArg::Raw(s.as_bytes().to_vec()));
+    let fd = Fd::Raw;
+    // Rights without FD_WRITE, so that directories open too.
+    let read = Some(rights::FD_READ | rights::FD_READDIR | rights::PATH_OPEN);
+    let open = |dir: u32, path: &str, oflags: u8| Op::Open {
+        fd: fd(dir),
+        follow: true,
+        path: p(path),
+        oflags,
+        rights: read,
+        inheriting: read,
+        fdflags: 0,
+        out: Ptr::Out(0),
+    };
+    const CREAT_TRUNC: u8 = 1 | 8;
+    match k % 28 {
+        0 => open(3, "..", 0),
+        1 => open(3, "../secret/key.txt", 0),
+        2 => open(3, "link_up", 0),
+        3 => open(3, "link_abs", 0),
+        4 => open(3, "dir/up2/key.txt", 0),
+        5 => open(3, "link_dotdot/secret/key.txt", 0),
+        6 => open(3, "link_root/secret/key.txt", 0),
+        7 => open(3, "link_abs_in/../../secret/key.txt", 0),
+        8 => open(5, "../hello.txt", 0),
+        9 => open(5, "up2/key.txt", 0),
+        10 => open(4, "..", 0),
+        11 => open(3, "/secret/key.txt", 0),
+        12 => open(3, "link_up", CREAT_TRUNC),
+        13 => Op::Rename(fd(3), p("hello.txt"), fd(3), p("../secret/stolen")),
+        14 => Op::Link(
+            fd(3),
+            0,
+            p("hello.txt"),
+            fd(3),
+            p("link_dotdot/secret/linked"),
+        ),
+        15 => Op::Rename(fd(5), p("../hello.txt"), fd(5), p("x")),
+        16 => Op::Unlink(fd(3), p("dir/up2/key.txt")),
+        17 => Op::Mkdir(fd(3), p("link_root/secret/new")),
+        18 => Op::Symlink(p("../secret/key.txt"), fd(3), p("evil")),
+        19 => open(3, "evil", CREAT_TRUNC),
+        20 => Op::SetTimes(fd(3), true, p("link_up"), 0, 0, 2 | 8),
+        21 => Op::FilestatGet(true, fd(3), true, p("link_abs"), Ptr::Out(1)),
+        22 => Op::FilestatGet(false, fd(5), false, p(".."), Ptr::Out(1)),
+        23 => open(3, "link_abs_in/../../sandbox/hello.txt", 0),
+        24 => open(3, "mnt/..", 0),
+        25 => open(4, "../secret", 0),
+        26 => Op::Rename(fd(5), p("file"), fd(3), p("moved")),
+        _ => Op::Link(fd(5), 0, p("file"), fd(4), p("cross")),
+    }
 }
 
 /// Resource limits for the run (`Vfs::set_limits`, `FdTable::set_max`).
@@ -358,9 +423,19 @@ pub fn check(input: &Input) -> Vec<String> {
     w.check_invariants("setup");
 
     for (i, op) in input.ops.iter().take(MAX_OPS).enumerate() {
+        let name = match op {
+            Op::Attack(k) => format!("Attack{}", k % 28),
+            op => variant(op),
+        };
+        let op = &match op {
+            Op::Attack(k) => attack(*k),
+            op => op.clone(),
+        };
         w.prepare(op);
         let before = w.state();
+        let confined = w.confinement(op);
         let result = w.apply(op);
+        w.check_confined(&confined, op, &result);
         if result.is_err() {
             let after = w.state();
             if before != after {
@@ -371,7 +446,7 @@ pub fn check(input: &Input) -> Vec<String> {
             }
         }
         w.check_invariants(&format!("op {i} {op:?} -> {result:?}"));
-        features.push(format!("{}:{result:?}", variant(op)));
+        features.push(format!("{name}:{result:?}"));
     }
 
     let fs_count = w.fs_count;
@@ -429,9 +504,24 @@ fn snapshot_outside(
     mounts: &HashMap<NodeId, NodeId>,
     preopens: &HashSet<NodeId>,
 ) -> Vec<Outside> {
+    snapshot_except(vfs, mounts, preopens, &HashSet::new())
+}
+
+/// Every node reachable from the namespace root (through mounts) without entering the
+/// directories `stop`, except the nodes of `skip` (entries naming them are still recorded).
+fn snapshot_except(
+    vfs: &Vfs,
+    mounts: &HashMap<NodeId, NodeId>,
+    stop: &HashSet<NodeId>,
+    skip: &HashSet<NodeId>,
+) -> Vec<Outside> {
+    let preopens = stop;
     let mut out = Vec::new();
     let mut todo = vec![(String::new(), vfs.root())];
     while let Some((path, id)) = todo.pop() {
+        if skip.contains(&id) {
+            continue;
+        }
         let stat = vfs.stat_node(id).expect("a live node outside");
         let node = vfs.node(id).expect("a live node outside");
         let mut data = Vec::new();
@@ -467,7 +557,132 @@ fn snapshot_outside(
     out
 }
 
+/// What an operation may touch, noted before it runs: the subtrees of the fds it uses.
+struct Confined {
+    /// The fds' nodes (directories: their whole subtree; files: themselves).
+    roots: HashSet<NodeId>,
+    /// Everything reachable from `roots` before the operation.
+    inside: HashSet<NodeId>,
+    /// Everything else, as it must stay.
+    outside: Vec<Outside>,
+    /// Nodes held by fds before the operation.
+    held: HashSet<NodeId>,
+}
+
 impl World {
+    /// Nodes of the fds `op` resolves paths from or acts on.
+    fn fds_used(&self, op: &Op) -> HashSet<NodeId> {
+        let fds: Vec<Fd> = match op {
+            Op::Open { fd, .. }
+            | Op::Mkdir(fd, _)
+            | Op::Rmdir(fd, _)
+            | Op::Unlink(fd, _)
+            | Op::Symlink(_, fd, _)
+            | Op::Readlink(fd, ..)
+            | Op::FilestatGet(_, fd, ..)
+            | Op::SetTimes(fd, ..)
+            | Op::Read(fd, ..)
+            | Op::Pread(fd, ..)
+            | Op::Write(fd, ..)
+            | Op::Pwrite(fd, ..)
+            | Op::Seek(_, fd, ..)
+            | Op::Tell(fd, _)
+            | Op::Close(fd)
+            | Op::FdstatGet(fd, _)
+            | Op::SetFlags(fd, _)
+            | Op::SetRights(fd, ..)
+            | Op::FilestatGetFd(_, fd, _)
+            | Op::SetSize(fd, _)
+            | Op::FdSetTimes(fd, ..)
+            | Op::Advise(fd, ..)
+            | Op::Allocate(fd, ..)
+            | Op::Sync(fd, _)
+            | Op::PrestatGet(fd, _)
+            | Op::PrestatDirName(fd, ..)
+            | Op::Readdir(fd, ..) => vec![*fd],
+            Op::Rename(a, _, b, _) | Op::Link(a, _, _, b, _) | Op::Renumber(a, b) => vec![*a, *b],
+            Op::Poke(..) | Op::Attack(_) => Vec::new(),
+        };
+        fds.into_iter()
+            .filter_map(|fd| self.ctx.fds.get(fd.get()).ok()?.node())
+            .collect()
+    }
+
+    /// Every node reachable from `roots` (through mounts, not through symlinks).
+    fn closure(&self, roots: &HashSet<NodeId>) -> HashSet<NodeId> {
+        let vfs = &self.ctx.vfs;
+        let mut seen: HashSet<NodeId> = HashSet::new();
+        let mut todo: Vec<NodeId> = roots.iter().copied().collect();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Ok(NodeKind::Dir(d)) = vfs.node(id).map(|n| &n.kind) {
+                for (_, ino) in d.entries.iter() {
+                    let child = NodeId { fs: id.fs, ino };
+                    todo.push(self.mounts.get(&child).copied().unwrap_or(child));
+                }
+            }
+        }
+        seen
+    }
+
+    fn confinement(&self, op: &Op) -> Confined {
+        let roots = self.fds_used(op);
+        let inside = self.closure(&roots);
+        let outside = snapshot_except(&self.ctx.vfs, &self.mounts, &roots, &inside);
+        let held = self.ctx.fds.iter().filter_map(|(_, e)| e.node()).collect();
+        Confined {
+            roots,
+            inside,
+            outside,
+            held,
+        }
+    }
+
+    /// Checks that `op` touched nothing outside the subtrees of the fds it used, that any fd
+    /// it opened refers to a node inside them, and that a stat it made describes such a node.
+    fn check_confined(&self, c: &Confined, op: &Op, result: &Result<(), Errno>) {
+        let vfs = &self.ctx.vfs;
+        let after = snapshot_except(vfs, &self.mounts, &c.roots, &c.inside);
+        if after != c.outside {
+            let changed: Vec<_> = after
+                .iter()
+                .filter(|o| !c.outside.contains(o))
+                .map(|o| &o.path)
+                .collect();
+            panic!(
+                "{op:?} -> {result:?} changed {changed:?}, outside the subtrees of its fds {:?}",
+                c.roots
+            );
+        }
+        let inside = self.closure(&c.roots);
+        for (fd, e) in self.ctx.fds.iter() {
+            if let Some(node) = e.node()
+                && !c.held.contains(&node)
+            {
+                assert!(
+                    inside.contains(&node),
+                    "{op:?} opened fd {fd} on {node:?}, outside the subtree of its fd {:?}",
+                    c.roots
+                );
+            }
+        }
+        if let (Op::FilestatGet(_, _, _, _, out), Ok(())) = (op, result) {
+            let at = out.get() as usize;
+            let word = |i: usize| u64::from_le_bytes(self.mem[i..i + 8].try_into().expect("8"));
+            let (dev, ino) = (word(at), word(at + 8));
+            let node = (0..self.fs_count)
+                .map(|fs| NodeId { fs, ino })
+                .find(|id| vfs.fs(*id).is_ok_and(|m| m.dev() == dev));
+            assert!(
+                node.is_some_and(|n| inside.contains(&n)),
+                "{op:?} described ({dev}, {ino}), outside the subtree of its fd {:?}",
+                c.roots
+            );
+        }
+    }
+
     fn snapshot_outside(&self) -> Vec<Outside> {
         snapshot_outside(&self.ctx.vfs, &self.mounts, &self.preopens)
     }
@@ -737,6 +952,7 @@ impl World {
                 ctx.fd_readdir(mem, fd.get(), buf.get(), len.get(), *cookie, used.get())
             }
             Op::Poke(..) => Ok(()),
+            Op::Attack(_) => unreachable!("expanded by the caller"),
         }
     }
 }
