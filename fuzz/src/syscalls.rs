@@ -482,9 +482,18 @@ struct State {
 impl State {
     fn diff(&self, other: &State) -> String {
         if self.trees != other.trees {
-            for (a, b) in self.trees.iter().zip(&other.trees) {
+            for (fs, (a, b)) in self.trees.iter().zip(&other.trees).enumerate() {
                 if a != b {
-                    return format!("a tree: {a:?}\n=> {b:?}");
+                    let i = a.iter().zip(b).position(|(x, y)| x != y);
+                    let at =
+                        |t: &[Canon]| i.map_or_else(|| t.last().cloned(), |i| t.get(i).cloned());
+                    return format!(
+                        "filesystem {fs}: {:?}\n=> {:?} ({} entries => {})",
+                        at(a),
+                        at(b),
+                        a.len(),
+                        b.len()
+                    );
                 }
             }
         }

@@ -99,6 +99,17 @@ impl FdTable {
             .ok_or(Errno::Badf)
     }
 
+    /// `EMFILE` unless `insert` would find a free number: checked before an open has any
+    /// effect, so that no file is created or truncated for an fd that cannot exist.
+    pub fn check_room(&self) -> Result<()> {
+        let max = self.max();
+        match self.slots.iter().position(Option::is_none) {
+            Some(i) if i < max => Ok(()),
+            None if self.slots.len() < max => Ok(()),
+            _ => Err(Errno::Mfile),
+        }
+    }
+
     /// Puts `entry` at the lowest free number.
     pub fn insert(&mut self, entry: FdEntry) -> Result<u32> {
         let max = self.max();

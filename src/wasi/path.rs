@@ -69,6 +69,9 @@ impl WasiCtx {
         let inheriting = rights_inheriting & dir_entry.rights_inheriting;
         let p = Self::path_arg(mem, path, path_len)?;
         mem.slice(opened, 4)?;
+        // As Linux: a full fd table is EMFILE before the path is even looked up, so a failing
+        // open never creates or truncates anything.
+        self.fds.check_room()?;
         let guest_path = join_guest_path(dir_entry.path.as_deref().unwrap_or(""), &p);
         if let Some(FaultEffect::Errno(e)) =
             self.faults.check(FaultOp::Open, Target::Path(&guest_path))
