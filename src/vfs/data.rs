@@ -63,6 +63,42 @@ fn capacity_for(idx: u64, cap: usize, end: usize) -> usize {
     }
 }
 
+/// Maps the untouched pages of a freshly reserved block in one system call instead of one
+/// page fault per 4 KiB as the copy first touches them: for a sequential writer the faults
+/// were a fifth of the time (66,000 of them for 256 MiB). The kernel's tmpfs takes none.
+/// Best effort: where `MADV_POPULATE_WRITE` is missing (Linux < 5.14) it stops trying.
+#[cfg(target_os = "linux")]
+fn prefault_spare(buf: &mut Vec<u8>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+    if UNAVAILABLE.load(Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as usize,
+        _ => return,
+    };
+    let spare = buf.spare_capacity_mut();
+    let start = spare.as_mut_ptr() as usize;
+    let (lo, hi) = (
+        start.next_multiple_of(page),
+        (start + spare.len()) & !(page - 1),
+    );
+    if hi <= lo {
+        return;
+    }
+    // SAFETY: [lo, hi) lies within this Vec's own allocation, past its initialised length;
+    // MADV_POPULATE_WRITE only maps those pages and never changes memory contents.
+    let r = unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_POPULATE_WRITE) };
+    if r != 0 {
+        UNAVAILABLE.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn prefault_spare(_buf: &mut Vec<u8>) {}
+
 #[derive(Clone, Debug)]
 enum Block {
     Shared(Bytes),
@@ -338,6 +374,9 @@ impl FileData {
                 if block.capacity() < within + take {
                     let want = capacity_for(idx, block.capacity(), within + take);
                     block.reserve_exact(want - block.len());
+                    if want == BLOCK as usize {
+                        prefault_spare(block);
+                    }
                 }
                 if block.len() <= within {
                     // Appending (after a zero gap, if any): write each byte once, no memset

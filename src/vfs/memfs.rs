@@ -15,6 +15,10 @@ use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
 use super::table::NodeTable;
 use crate::limits::{Budget, INODE_COST, LINK_COST};
 use std::collections::{HashMap, HashSet};
+
+/// Inode-keyed side tables are probed on every open and path step: a fast non-SipHash
+/// hasher (inode numbers are not guest-chosen keys an attacker could collide cheaply).
+type FastHash = foldhash::fast::RandomState;
 use std::sync::Arc;
 
 /// The root directory's inode number in every filesystem.
@@ -36,9 +40,9 @@ pub struct MemFs {
     nodes: NodeTable,
     free: Vec<Ino>,
     /// Open handles per inode, for inodes that have any.
-    open: HashMap<Ino, u32>,
+    open: HashMap<Ino, u32, FastHash>,
     /// Directories a filesystem is mounted on.
-    mounted: HashSet<Ino>,
+    mounted: HashSet<Ino, FastHash>,
     dev: u64,
     readonly: bool,
     /// Absolute symlink targets here resolve from the namespace root (see `resolve`).
@@ -49,7 +53,7 @@ pub struct MemFs {
     budget: Option<Arc<Budget>>,
     /// What was charged to `budget` per inode beyond file data: the inode itself if it was
     /// created under the budget, hard links added to it.
-    charged: HashMap<Ino, Charged>,
+    charged: HashMap<Ino, Charged, FastHash>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -79,14 +83,14 @@ impl MemFs {
         MemFs {
             nodes,
             free: Vec::new(),
-            open: HashMap::new(),
-            mounted: HashSet::new(),
+            open: HashMap::default(),
+            mounted: HashSet::default(),
             dev,
             readonly: false,
             abs_symlinks_in_root: false,
             clock,
             budget: None,
-            charged: HashMap::new(),
+            charged: HashMap::default(),
         }
     }
 

@@ -157,14 +157,19 @@ impl Vfs {
         id
     }
 
-    /// The entry `name` in directory `dir`: its own name handle and the node it names.
-    pub(crate) fn lookup_id(&self, dir: NodeId, name: &str) -> Result<Option<NodeId>> {
+    /// Whether a filesystem is mounted on `id`. One emptiness test when nothing is mounted.
+    pub(crate) fn is_mount_point(&self, id: NodeId) -> bool {
+        !self.mounts.is_empty() && self.fs(id).is_ok_and(|fs| fs.is_mounted(id.ino))
+    }
+
+    /// The entry `name` in directory `dir` and its node, in one walk of the tables (the
+    /// resolver's step: no mount crossing, no allocation).
+    pub(crate) fn child(&self, dir: NodeId, name: &str) -> Result<Option<(NodeId, &Node)>> {
         let fs = self.fs(dir)?;
-        Ok(fs
-            .dir(dir.ino)?
-            .entries
-            .get(name)
-            .map(|ino| NodeId { fs: dir.fs, ino }))
+        match fs.dir(dir.ino)?.entries.get(name) {
+            Some(ino) => Ok(Some((NodeId { fs: dir.fs, ino }, fs.node(ino)?))),
+            None => Ok(None),
+        }
     }
 
     pub(crate) fn lookup_entry(

@@ -204,8 +204,8 @@ impl Vfs {
                     }
                     // Only an id per component (no name handle to count): the name handle
                     // is fetched once, for the final entry (`entry_of`).
-                    let found = match self.lookup_id(cur, name)? {
-                        Some(id) => id,
+                    let (found, node) = match self.child(cur, name)? {
+                        Some(hit) => hit,
                         None if is_last => {
                             return Ok(Resolved {
                                 node: None,
@@ -215,7 +215,6 @@ impl Vfs {
                         }
                         None => return Err(Errno::Noent),
                     };
-                    let node = self.node(found)?;
                     if let NodeKind::Symlink(target) = &node.kind {
                         let expand = !is_last
                             || match follow {
@@ -252,8 +251,13 @@ impl Vfs {
                             trailing_slash,
                         });
                     }
-                    let target = self.through_mounts(found);
-                    if !self.node(target)?.is_dir() {
+                    let (target, node) = if self.is_mount_point(found) {
+                        let target = self.through_mounts(found);
+                        (target, self.node(target)?)
+                    } else {
+                        (found, node)
+                    };
+                    if !node.is_dir() {
                         // A non-directory can only end the path, and not with a slash
                         // (which `Follow::Entry` leaves to its caller).
                         if !is_last || (trailing_slash && follow != Follow::Entry) {

@@ -72,12 +72,19 @@ impl WasiCtx {
         // As Linux: a full fd table is EMFILE before the path is even looked up, so a failing
         // open never creates or truncates anything.
         self.fds.check_room()?;
-        let guest_path = join_guest_path(dir_entry.path.as_deref().unwrap_or(""), &p);
-        if let Some(FaultEffect::Errno(e)) =
-            self.faults.check(FaultOp::Open, Target::Path(&guest_path))
-        {
-            return Err(e);
-        }
+        // The guest-visible path only matters to fault patterns: an fd keeps it so later
+        // reads and writes can match. Without faults, opens skip building it.
+        let guest_path = if self.faults.is_empty() {
+            None
+        } else {
+            let guest_path = join_guest_path(dir_entry.path.as_deref().unwrap_or(""), &p);
+            if let Some(FaultEffect::Errno(e)) =
+                self.faults.check(FaultOp::Open, Target::Path(&guest_path))
+            {
+                return Err(e);
+            }
+            Some(guest_path)
+        };
         let opts = OpenOptions {
             create,
             exclusive: oflags_v & oflags::EXCL != 0,
@@ -117,7 +124,7 @@ impl WasiCtx {
                 flags: fdflags,
                 read: true,
                 write: false,
-                path: Some(guest_path),
+                path: guest_path,
             }
         } else {
             let write = base & WRITE_RIGHTS != 0 || truncate;
@@ -128,7 +135,7 @@ impl WasiCtx {
                 flags: fdflags,
                 read: base & rights::FD_READ != 0 || !write,
                 write,
-                path: Some(guest_path),
+                path: guest_path,
             }
         };
         match self.fds.insert(entry) {
