@@ -163,7 +163,11 @@ impl Vfs {
                 cursors.pop();
                 continue;
             }
-            let end = text[start..].find('/').map_or(text.len(), |i| start + i);
+            // Names are short (a few bytes): a plain scan beats a call into memchr.
+            let end = text.as_bytes()[start..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(text.len(), |i| start + i);
             top.pos = end;
             // Final component: nothing but slashes remains at any level. Slashes remaining
             // anywhere mean the final component must be a directory.

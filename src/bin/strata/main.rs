@@ -500,6 +500,10 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
         }
     };
     save(&args, &env.ctx(&mut store).vfs, &mounts, &bases)?;
+    // The process exits next and the kernel reclaims everything at once. Freeing the
+    // filesystem node by node first took 4 ms of a 30 ms run that mounts a 20,000-file image
+    // (14%); guest output is already flushed (every write is) and nothing else waits on drop.
+    std::mem::forget(store);
     // Exit statuses are 8 bits; a guest code above 255 is reported modulo 256, as on Unix.
     Ok((code & 0xff) as u8)
 }
