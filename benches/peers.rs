@@ -198,8 +198,7 @@ impl Bench {
         let mut cwd = None;
         match peer {
             Peer::Strata => {
-                argv.extend(["run", "--quiet"].map(OsString::from));
-                argv.insert(0, STRATA.into());
+                argv.extend([STRATA, "run", "--quiet"].map(OsString::from));
                 let image = match workload {
                     Workload::Smallread | Workload::Mount => Some(&self.image.tar),
                     Workload::MountGz => self.image.gz.as_ref(),
@@ -273,15 +272,8 @@ impl Bench {
         let stdout = fs::read_to_string(&out_path).unwrap_or_default();
         let stderr = fs::read_to_string(&err_path).unwrap_or_default();
         let with_stderr = |what: String| {
-            let tail: String = stderr
-                .trim()
-                .chars()
-                .rev()
-                .take(400)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            let all = stderr.trim();
+            let tail = &all[all.floor_char_boundary(all.len().saturating_sub(400))..];
             if tail.is_empty() {
                 what
             } else {
@@ -365,11 +357,11 @@ fn output_of(program: &str, args: &[&str]) -> Result<String, String> {
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "`{program} {}` failed: {}",
-            args.join(" "),
-            err.trim().lines().last().unwrap_or("")
-        ));
+        let mut why = format!("{program} failed ({})", out.status);
+        if let Some(last) = err.trim().lines().last() {
+            why = format!("{why}: {last}");
+        }
+        return Err(why);
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -382,7 +374,7 @@ fn wasmtime_version() -> Result<String, String> {
             "import importlib.metadata as m, wasmtime; print(m.version('wasmtime'))",
         ],
     )
-    .map_err(|e| format!("python3 with the wasmtime package is needed (pip install wasmtime): {e}"))
+    .map_err(|e| format!("cannot import wasmtime in python3 ({e}); pip install wasmtime"))
 }
 
 fn node_version() -> Result<String, String> {
@@ -515,14 +507,14 @@ fn generate_image(shape: &Shape, tar: &Path, gz: &Path) -> io::Result<()> {
         }
         dirs.push(path);
     }
-    // File sizes: mostly 16 B – 64 KiB, spread evenly over the powers of two; one in 200 of
+    // File sizes: mostly 64 B – 64 KiB, spread evenly over the powers of two; one in 200 of
     // 256 KiB – 2 MiB; then all scaled so that they add up to `shape.bytes`.
     let mut sizes: Vec<u64> = (0..shape.files)
         .map(|_| {
             let (base, spread) = if rng.below(200) == 0 {
                 (256 << 10, 3)
             } else {
-                (16, 12)
+                (64, 10)
             };
             let low = base << rng.below(spread);
             low + rng.below(low)
@@ -1198,7 +1190,10 @@ fn report(
     );
     md.push('\n');
 
-    md.push_str("**Peak RSS**, MiB (`wait4`; the python and node interpreters included)\n\n");
+    md.push_str(
+        "**Peak RSS**, MiB (`wait4`; the python and node interpreters included; strata's includes \
+         the pages of the memory-mapped image it touched, which are the page cache's)\n\n",
+    );
     metric_table(&mut md, results, &all_rows, peers, |r| r.rss_mib, false);
 
     let _ = writeln!(
