@@ -14,7 +14,7 @@
 
 use super::error::{Errno, Result};
 use super::namespace::{NodeId, Vfs};
-use super::node::NodeKind;
+use super::node::{Node, NodeKind};
 use std::sync::Arc;
 
 /// Most symlink expansions in one resolution, as Linux's `MAXSYMLINKS`.
@@ -153,6 +153,8 @@ impl Vfs {
         });
         let mut expansions = 0u32;
         let mut trailing_slash = false;
+        // The node of `stack.last()` once known, so each step looks up only the child.
+        let mut top_node: Option<&Node> = None;
 
         while let Some(top) = cursors.last_mut() {
             // Next component of the innermost text.
@@ -198,6 +200,7 @@ impl Vfs {
                         return Err(Errno::Perm);
                     }
                     stack.pop();
+                    top_node = None;
                 }
                 name => {
                     if create && is_last && trailing_slash {
@@ -208,7 +211,11 @@ impl Vfs {
                     }
                     // Only an id per component (no name handle to count): the name handle
                     // is fetched once, for the final entry (`entry_of`).
-                    let (found, node) = match self.child(cur, name)? {
+                    let dir_node = match top_node {
+                        Some(n) => n,
+                        None => self.node(cur)?,
+                    };
+                    let (found, node) = match self.child(cur, dir_node, name)? {
                         Some(hit) => hit,
                         None if is_last => {
                             return Ok(Resolved {
@@ -241,6 +248,7 @@ impl Vfs {
                                 *from_root = true;
                                 stack.clear();
                                 stack.push(self.root());
+                                top_node = None;
                             }
                             let target = target.clone();
                             cursors.push(Cursor {
@@ -276,6 +284,7 @@ impl Vfs {
                         });
                     }
                     stack.push(target);
+                    top_node = Some(node);
                 }
             }
         }
