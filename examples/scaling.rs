@@ -104,6 +104,40 @@ fn sparse(size: u64) {
     );
 }
 
+/// Dense contents: `kib` KiB written in 64 KiB chunks, then read back (time per KiB).
+fn dense(kib: u64) {
+    let mut vfs = Vfs::new(Arc::new(SystemClock));
+    let root = vfs.root();
+    let before = rss_kib();
+    let t = Instant::now();
+    let opts = OpenOptions {
+        create: true,
+        ..Default::default()
+    };
+    let id = vfs.open(root, b"f", opts).unwrap();
+    let size = kib << 10;
+    let chunk = vec![0x5au8; (64 << 10).min(size as usize)];
+    let mut at = 0;
+    while at < size {
+        at = vfs.write(id, Some(at), &chunk).unwrap();
+    }
+    let grown = rss_kib().saturating_sub(before);
+    let mut buf = vec![0u8; chunk.len()];
+    let (mut at, mut sum) = (0, 0u64);
+    while at < size {
+        let n = vfs.read(id, at, &mut buf).unwrap();
+        sum += u64::from(buf[n - 1]);
+        at += n as u64;
+    }
+    assert_eq!(sum, 0x5a * size.div_ceil(buf.len() as u64));
+    row(
+        "write then read N KiB in 64 KiB chunks (per KiB)",
+        kib,
+        t.elapsed().as_secs_f64(),
+        grown,
+    );
+}
+
 fn image(n: u64) {
     let mut b = tar::Builder::new(Vec::new());
     for i in 0..n {
@@ -138,6 +172,9 @@ fn main() {
     }
     for s in [1u64 << 10, 1 << 20, 1 << 30, 4 << 30] {
         sparse(s);
+    }
+    for kib in [1, 1 << 10, 1 << 16, 1 << 20, 4 << 20] {
+        dense(kib);
     }
     for n in [1_000, 10_000, 100_000] {
         image(n);
