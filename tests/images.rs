@@ -601,4 +601,19 @@ fn read_only_layers_refuse_writes_with_erofs() {
     let o = strata(&["run", "--dir", &spec, &m]);
     assert_eq!(o.status.code(), Some(69));
     assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
+    // Without ::GUEST the guest path is the host path, `::ro` being no part of it.
+    let data = t.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("f.txt"), "read-only data\n").unwrap();
+    let cat = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/wasm/cat.wasm");
+    let spec = format!("{}::ro", data.display());
+    let file = format!("{}/f.txt", data.display());
+    let o = strata(&["run", "--dir", &spec, cat, &file]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.stdout, b"read-only data\n");
 }

@@ -211,30 +211,47 @@ struct Setup {
     mounts: Vec<(String, NodeId)>,
 }
 
-/// Splits `SPEC` of `--FLAG SPEC` into the source and guest components (`default` if no
-/// `::GUEST`).
-fn split_spec<'a>(
-    flag: &str,
-    spec: &'a str,
-    default: &'a str,
-) -> Result<(&'a str, &'a str, Vec<&'a str>), Fail> {
-    // A trailing `::ro` (read-only) is an option, not part of the guest path.
-    let spec = spec.strip_suffix("::ro").unwrap_or(spec);
-    let (src, guest) = spec.split_once("::").unwrap_or((spec, default));
+/// `--FLAG SOURCE[::GUEST][::ro]`, parsed once.
+struct Spec<'a> {
+    src: &'a str,
+    guest: &'a str,
+    comps: Vec<&'a str>,
+    /// `::ro`: mounted read-only, every write fails with EROFS.
+    readonly: bool,
+}
+
+/// Splits `SPEC` of `--FLAG SPEC`; without `::GUEST` the guest path is `default`, or the
+/// source itself when `default` is `None`.
+fn split_spec<'a>(flag: &str, spec: &'a str, default: Option<&'a str>) -> Result<Spec<'a>, Fail> {
+    // A trailing `::ro` is an option, not part of the guest path.
+    let (spec, readonly) = match spec.strip_suffix("::ro") {
+        Some(rest) => (rest, true),
+        None => (spec, false),
+    };
+    let (src, guest) = spec
+        .split_once("::")
+        .unwrap_or((spec, default.unwrap_or(spec)));
     if src.is_empty() || guest.is_empty() {
         return Err(setup(format!(
             "--{flag} {spec:?}: expected SOURCE[::GUEST]"
         )));
     }
-    Ok((src, guest, guest_components(guest)?))
+    Ok(Spec {
+        src,
+        guest,
+        comps: guest_components(guest)?,
+        readonly,
+    })
 }
 
 fn load_stack(specs: &[&str]) -> Result<MemFs, Fail> {
     let mut layers = Vec::new();
+    let mut readonly = false;
     for spec in specs {
-        let (tar, _, _) = split_spec("image", spec, "/")?;
+        let parsed = split_spec("image", spec, Some("/"))?;
+        readonly |= parsed.readonly;
         layers.push(
-            load_path(tar, &LoadOptions::oci())
+            load_path(parsed.src, &LoadOptions::oci())
                 .map_err(|e| setup(format!("--image {spec:?}: {e}")))?,
         );
     }
@@ -244,7 +261,7 @@ fn load_stack(specs: &[&str]) -> Result<MemFs, Fail> {
             specs.join(" ")
         ))
     })?;
-    if specs.iter().any(|s| s.ends_with("::ro")) {
+    if readonly {
         // A read-only layer: no writable layer above it, every write is EROFS.
         fs.set_readonly(true);
     }
@@ -256,7 +273,7 @@ fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
     // Images by guest path, in order of first appearance; layers in command-line order.
     let mut groups: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
     for spec in images {
-        let (_, _, comps) = split_spec("image", spec, "/")?;
+        let comps = split_spec("image", spec, Some("/"))?.comps;
         match groups.iter_mut().find(|(c, _)| *c == comps) {
             Some((_, specs)) => specs.push(spec),
             None => groups.push((comps, vec![spec])),
@@ -287,7 +304,12 @@ fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
     }
     let mut preopens = Vec::new();
     for spec in dirs {
-        let (host, guest, comps) = split_spec("dir", spec, spec)?;
+        let Spec {
+            src: host,
+            guest,
+            comps,
+            readonly,
+        } = split_spec("dir", spec, None)?;
         let root = vfs.root();
         let target = if comps.is_empty() {
             if let Ok(fs) = vfs.fs_mut(root) {
@@ -311,9 +333,7 @@ fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
         };
         strata::image::host::import_dir(&mut vfs, target, host.as_ref())
             .map_err(|e| setup(format!("--dir {spec:?}: {e}")))?;
-        if spec.ends_with("::ro")
-            && let Ok(fs) = vfs.fs_mut(target)
-        {
+        if readonly && let Ok(fs) = vfs.fs_mut(target) {
             fs.set_readonly(true);
         }
         preopens.push((format!("/{}", comps.join("/")), guest.to_string()));
