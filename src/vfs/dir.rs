@@ -10,11 +10,13 @@ use std::sync::Arc;
 /// An inode number, unique within one filesystem.
 pub type Ino = u64;
 
-type Hasher = foldhash::fast::RandomState;
+/// The hasher of the vfs's hash maps (names, and inode-keyed side tables), probed on every
+/// path step and open: foldhash, randomly seeded, much cheaper than SipHash on short keys.
+pub(crate) type FastHash = foldhash::fast::RandomState;
 
 #[derive(Clone, Debug, Default)]
 pub struct Dir {
-    by_name: HashMap<Arc<str>, (u64, Ino), Hasher>,
+    by_name: HashMap<Arc<str>, (u64, Ino), FastHash>,
     by_seq: BTreeMap<u64, (Arc<str>, Ino)>,
     next_seq: u64,
 }

@@ -9,16 +9,12 @@
 
 use super::clock::Clock;
 use super::data::FileData;
-use super::dir::{Dir, Ino};
+use super::dir::{Dir, FastHash, Ino};
 use super::error::{Errno, Result};
 use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
 use super::table::NodeTable;
 use crate::limits::{Budget, INODE_COST, LINK_COST};
 use std::collections::{HashMap, HashSet};
-
-/// Inode-keyed side tables are probed on every open and path step: a fast non-SipHash
-/// hasher (inode numbers are not guest-chosen keys an attacker could collide cheaply).
-type FastHash = foldhash::fast::RandomState;
 use std::sync::Arc;
 
 /// The root directory's inode number in every filesystem.

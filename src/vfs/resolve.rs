@@ -263,11 +263,11 @@ impl Vfs {
                             trailing_slash,
                         });
                     }
-                    let (target, node) = if self.is_mount_point(found) {
-                        let target = self.through_mounts(found);
-                        (target, self.node(target)?)
+                    let target = self.through_mounts(found);
+                    let node = if target == found {
+                        node
                     } else {
-                        (found, node)
+                        self.node(target)?
                     };
                     if !node.is_dir() {
                         // A non-directory can only end the path, and not with a slash
