@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 use strata::image::{LoadOptions, load_bytes};
-use strata::vfs::{OpenOptions, SystemClock, Vfs};
+use strata::vfs::{NodeId, OpenOptions, SystemClock, Vfs};
 
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -81,16 +81,22 @@ fn depth(d: u64) {
     );
 }
 
-fn sparse(size: u64) {
+/// A fresh filesystem holding one empty file, `/f`.
+fn one_file() -> (Vfs, NodeId) {
     let mut vfs = Vfs::new(Arc::new(SystemClock));
     let root = vfs.root();
-    let before = rss_kib();
-    let t = Instant::now();
     let opts = OpenOptions {
         create: true,
         ..Default::default()
     };
     let id = vfs.open(root, b"f", opts).unwrap();
+    (vfs, id)
+}
+
+fn sparse(size: u64) {
+    let before = rss_kib();
+    let t = Instant::now();
+    let (mut vfs, id) = one_file();
     vfs.set_size(id, size).unwrap();
     vfs.write(id, Some(size - 1), b"x").unwrap();
     let mut b = [0u8; 1];
@@ -106,15 +112,9 @@ fn sparse(size: u64) {
 
 /// Dense contents: `kib` KiB written in 64 KiB chunks, then read back (time per KiB).
 fn dense(kib: u64) {
-    let mut vfs = Vfs::new(Arc::new(SystemClock));
-    let root = vfs.root();
     let before = rss_kib();
     let t = Instant::now();
-    let opts = OpenOptions {
-        create: true,
-        ..Default::default()
-    };
-    let id = vfs.open(root, b"f", opts).unwrap();
+    let (mut vfs, id) = one_file();
     let size = kib << 10;
     let chunk = vec![0x5au8; (64 << 10).min(size as usize)];
     let mut at = 0;
