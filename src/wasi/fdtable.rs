@@ -99,29 +99,29 @@ impl FdTable {
             .ok_or(Errno::Badf)
     }
 
+    /// The lowest free number (possibly one past the end of `slots`), `EMFILE` if none is
+    /// below the limit.
+    fn lowest_free(&self) -> Result<usize> {
+        let free = (self.slots.iter().position(Option::is_none)).unwrap_or(self.slots.len());
+        if free < self.max() {
+            Ok(free)
+        } else {
+            Err(Errno::Mfile)
+        }
+    }
+
     /// `EMFILE` unless `insert` would find a free number: checked before an open has any
     /// effect, so that no file is created or truncated for an fd that cannot exist.
     pub fn check_room(&self) -> Result<()> {
-        let max = self.max();
-        match self.slots.iter().position(Option::is_none) {
-            Some(i) if i < max => Ok(()),
-            None if self.slots.len() < max => Ok(()),
-            _ => Err(Errno::Mfile),
-        }
+        self.lowest_free().map(drop)
     }
 
     /// Puts `entry` at the lowest free number.
     pub fn insert(&mut self, entry: FdEntry) -> Result<u32> {
-        let max = self.max();
-        let fd = match self.slots.iter().position(Option::is_none) {
-            Some(i) if i < max => i,
-            Some(_) => return Err(Errno::Mfile),
-            None if self.slots.len() < max => {
-                self.slots.push(None);
-                self.slots.len() - 1
-            }
-            None => return Err(Errno::Mfile),
-        };
+        let fd = self.lowest_free()?;
+        if fd == self.slots.len() {
+            self.slots.push(None);
+        }
         self.slots[fd] = Some(entry);
         Ok(fd as u32)
     }
