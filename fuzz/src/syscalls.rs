@@ -516,6 +516,14 @@ fn snapshot_outside(
     snapshot_except(vfs, mounts, preopens, &HashSet::new())
 }
 
+/// The paths of the nodes in `now` that differ from (or are missing in) `before`.
+fn changed_paths<'a>(now: &'a [Outside], before: &[Outside]) -> Vec<&'a str> {
+    now.iter()
+        .filter(|o| !before.contains(o))
+        .map(|o| o.path.as_str())
+        .collect()
+}
+
 /// Every node reachable from the namespace root (through mounts) without entering the
 /// directories `stop`, except the nodes of `skip` (entries naming them are still recorded).
 fn snapshot_except(
@@ -655,11 +663,7 @@ impl World {
         let vfs = &self.ctx.vfs;
         let after = snapshot_except(vfs, &self.mounts, &c.roots, &c.inside);
         if after != c.outside {
-            let changed: Vec<_> = after
-                .iter()
-                .filter(|o| !c.outside.contains(o))
-                .map(|o| &o.path)
-                .collect();
+            let changed = changed_paths(&after, &c.outside);
             panic!(
                 "{op:?} -> {result:?} changed {changed:?}, outside the subtrees of its fds {:?}",
                 c.roots
@@ -720,11 +724,7 @@ impl World {
         // 1. Outside: unchanged, and no fd on it.
         let now = self.snapshot_outside();
         if now != self.outside {
-            let changed: Vec<_> = now
-                .iter()
-                .filter(|o| !self.outside.contains(o))
-                .map(|o| &o.path)
-                .collect();
+            let changed = changed_paths(&now, &self.outside);
             panic!("after {what}: outside the preopens changed: {changed:?}");
         }
         // 2. The fd table.
