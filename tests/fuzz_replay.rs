@@ -80,3 +80,24 @@ fn syscalls() {
 fn overlay() {
     replay("overlay", overlay::run);
 }
+
+// The differential invariants of the structured targets as properties, so that every
+// `cargo test` tries fresh inputs as well as the committed ones: proptest's random bytes go
+// through the same `arbitrary` decoding a campaign's inputs do. A failure is kept in
+// `tests/fuzz_replay.proptest-regressions` and replayed first from then on.
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 1024,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn overlay_agrees_with_a_flat_filesystem(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+        overlay::run(&data);
+    }
+
+    #[test]
+    fn resolution_agrees_with_the_reference_resolver(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        resolve_path::run(&data);
+    }
+}
