@@ -3,7 +3,6 @@
 //! (`runtime`), the syscall layer (`wasi`), the filesystem (`vfs`); `image` loads trees.
 
 pub mod image;
-pub mod limits;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "runtime")]

@@ -210,7 +210,7 @@ fn library_builders_inject_the_same_faults_every_run() {
     for _ in 0..3 {
         let o = sandbox.run(&program).unwrap();
         // The first write fails (EIO: the second fault also matches, and fires on call 1).
-        assert_eq!((o.exit_code, o.stdout.as_slice()), (29, &b"1"[..]));
+        assert_eq!((o.exit_code(), o.stdout.as_slice()), (Some(29), &b"1"[..]));
         assert_eq!(o.read("/out.log").unwrap(), b"");
     }
 
@@ -225,7 +225,7 @@ fn library_builders_inject_the_same_faults_every_run() {
         .build()
         .unwrap();
     let first = sandbox.run(&cat).unwrap();
-    assert_eq!(first.exit_code, 1);
+    assert_eq!(first.exit_code(), Some(1));
     assert_eq!(first.stdout, b"alpha\n");
     assert_eq!(
         text(&first.stderr),
@@ -234,8 +234,8 @@ fn library_builders_inject_the_same_faults_every_run() {
     for _ in 0..3 {
         let o = sandbox.run(&cat).unwrap();
         assert_eq!(
-            (o.exit_code, &o.stdout, &o.stderr),
-            (first.exit_code, &first.stdout, &first.stderr)
+            (o.exit_code(), &o.stdout, &o.stderr),
+            (first.exit_code(), &first.stdout, &first.stderr)
         );
     }
 }

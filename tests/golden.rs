@@ -33,7 +33,7 @@ fn cat_prints_os_release_from_the_base_image() {
         outcome.stdout, golden,
         "stdout differs from tests/golden/cat_os_release.stdout"
     );
-    assert_eq!(outcome.exit_code, 1, "cat reports the missing file");
+    assert_eq!(outcome.exit_code(), Some(1), "cat reports the missing file");
     assert!(String::from_utf8_lossy(&outcome.stderr).starts_with("cat: /etc/missing: "));
     // The image is untouched and the run wrote nothing.
     assert_eq!(outcome.read("/etc/os-release").unwrap(), golden);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use strata::runtime::{Error, WasiEnv, engine_for};
-use strata::sandbox::{Program, Sandbox};
+use strata::sandbox::{Program, Sandbox, Status};
 
 fn strata(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -279,13 +279,19 @@ fn sandbox_limits_and_the_metered_module_cache() {
     let program = Program::from_bytes(INFINITE_LOOP.as_bytes()).unwrap();
     let fuelled = Sandbox::builder().fuel(10_000).build().unwrap();
     for _ in 0..2 {
-        assert!(matches!(fuelled.run(&program), Err(Error::OutOfFuel)));
+        assert_eq!(
+            fuelled.run(&program).unwrap().status,
+            Status::OutOfFuel(10_000)
+        );
     }
     let timed = Sandbox::builder()
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    assert!(matches!(timed.run(&program), Err(Error::Timeout)));
+    assert_eq!(
+        timed.run(&program).unwrap().status,
+        Status::TimedOut(Duration::from_millis(200))
+    );
     // The unmetered module is still the cached one; a run without limits on time is not
     // stopped by fuel.
     let writer = Program::from_bytes(ENDLESS_WRITER.as_bytes()).unwrap();
@@ -295,7 +301,7 @@ fn sandbox_limits_and_the_metered_module_cache() {
         .build()
         .unwrap();
     let out = small.run(&writer).unwrap();
-    assert_eq!(out.exit_code, 51, "ENOSPC");
+    assert_eq!(out.exit_code(), Some(51), "ENOSPC");
     assert_eq!(
         out.read("/etc/motd").unwrap().len(),
         4 << 20,

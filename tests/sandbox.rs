@@ -41,8 +41,8 @@ fn deterministic_runs_are_byte_identical_even_in_parallel() {
     );
     let first = sandbox.run(&p).unwrap();
     assert_eq!(
-        first.exit_code,
-        0,
+        first.exit_code(),
+        Some(0),
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
@@ -125,7 +125,7 @@ fn a_thousand_sandboxes_share_one_image() {
             .build()
             .unwrap();
         let o = s.run(&p).unwrap();
-        assert_eq!(o.exit_code, 0);
+        assert_eq!(o.exit_code(), Some(0));
         // Each keeps its filesystem (image fork + what it wrote) alive.
         outcomes.push((s, o));
     }

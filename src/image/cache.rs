@@ -6,8 +6,8 @@
 //! (OCI whiteouts, limits) are part of both keys.
 
 use super::error::ImageError;
-use super::limits::Limits;
 use super::load::{Image, LoadOptions, load_bytes, load_path};
+use super::load_limits::Limits;
 use bytes::Bytes;
 use dashmap::DashMap;
 use std::os::unix::fs::MetadataExt;

@@ -287,14 +287,14 @@ fn copy_tree(
 }
 
 /// Stacks OCI layers, lowest first, into one writable filesystem (a fork of the first).
-pub fn stack(layers: &[Image]) -> Result<MemFs> {
+pub fn stack<L: std::borrow::Borrow<Image>>(layers: &[L]) -> Result<MemFs> {
     let (first, rest) = layers.split_first().ok_or(Errno::Inval)?;
-    let mut fs = first.fs.fork();
+    let mut fs = first.borrow().fs.fork();
     // Root filesystems are full of absolute symlinks (`/usr/bin/python3 -> /usr/bin/...`).
     fs.set_abs_symlinks_in_root(true);
     // Whiteouts in the lowest layer hide nothing; its opaque markers neither.
     for layer in rest {
-        apply_layer(&mut fs, layer)?;
+        apply_layer(&mut fs, layer.borrow())?;
     }
     Ok(fs)
 }

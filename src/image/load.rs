@@ -54,7 +54,7 @@
 //! [`EntryProblem::BadWhiteout`].
 
 use super::error::{EntryProblem, ImageError};
-use super::limits::Limits;
+use super::load_limits::Limits;
 use super::tarparse::{Kind, Member, Walked, Walker, normalize};
 use crate::vfs::dir::Ino;
 use crate::vfs::memfs::ROOT_INO;

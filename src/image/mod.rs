@@ -2,18 +2,22 @@
 //! images (loaded read-only and zero-copy) and tar export. The wasi layer never sees this
 //! module; the vfs knows nothing of tar.
 
+pub mod build;
 pub mod cache;
 pub mod error;
 pub mod export;
 pub mod host;
+pub mod inspect;
 pub mod layers;
-pub mod limits;
 pub mod load;
+pub mod load_limits;
 mod tarparse;
 
+pub use build::build_from_dir;
 pub use cache::ImageCache;
 pub use error::{EntryProblem, ExportError, ImageError};
 pub use export::{ExportOptions, export_memfs, export_vfs};
+pub use inspect::{Entry, EntryKind, entries};
 pub use layers::{Deletions, apply_layer, diff_into, stack, write_diff};
-pub use limits::Limits;
 pub use load::{Image, LoadOptions, LoadStats, load_bytes, load_path, load_reader};
+pub use load_limits::Limits;

@@ -8,7 +8,7 @@
 //! over the header's own fields. Global pax headers (`g`) are validated and otherwise ignored.
 
 use super::error::{EntryProblem, ImageError};
-use super::limits::{Limits, MAX_COMPONENT};
+use super::load_limits::{Limits, MAX_COMPONENT};
 use std::borrow::Cow;
 use std::ops::Range;
 

@@ -26,8 +26,9 @@ pub fn default_dir() -> Option<PathBuf> {
     Some(base.join("strata").join("modules"))
 }
 
-/// The cache key of `wasm` compiled by `engine` with `settings`.
-pub fn key(engine: &Engine, wasm: &[u8], settings: &str) -> String {
+/// The cache key of the module whose bytes have the blake3 `digest`, compiled by `engine`
+/// with `settings`.
+pub fn key(engine: &Engine, digest: &[u8; 32], settings: &str) -> String {
     let mut h = blake3::Hasher::new();
     for part in [
         env!("CARGO_PKG_VERSION").as_bytes(),
@@ -37,13 +38,16 @@ pub fn key(engine: &Engine, wasm: &[u8], settings: &str) -> String {
         h.update(&(part.len() as u64).to_le_bytes());
         h.update(part);
     }
-    h.update(wasm);
+    h.update(digest);
     h.finalize().to_hex().to_string()
 }
 
-/// What `load_or_compile` did, for tests and `--trace`.
+/// Where a compiled module came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheOutcome {
+    /// Already compiled in this process.
+    Memory,
+    /// Loaded from a valid on-disk entry.
     Hit,
     /// Compiled; the entry was missing (or unusable) and has been written.
     Compiled,
@@ -51,18 +55,20 @@ pub enum CacheOutcome {
     Uncached,
 }
 
-/// The compiled module for `wasm`: from `dir` if a valid entry is there, else compiled (and
-/// stored in `dir`). Cache problems never fail the run: they only cost a compilation.
+/// The compiled module for `wasm` (whose blake3 hash is `digest`): from `dir` if a valid
+/// entry is there, else compiled (and stored in `dir`). Cache problems never fail the run:
+/// they only cost a compilation.
 pub fn load_or_compile(
     engine: &Engine,
     wasm: &[u8],
+    digest: &[u8; 32],
     settings: &str,
     dir: Option<&Path>,
 ) -> Result<(Module, CacheOutcome), Error> {
     let Some(dir) = dir else {
         return compile(engine, wasm).map(|m| (m, CacheOutcome::Uncached));
     };
-    let path = dir.join(key(engine, wasm, settings));
+    let path = dir.join(key(engine, digest, settings));
     if let Some(module) = read_entry(engine, &path) {
         return Ok((module, CacheOutcome::Hit));
     }
@@ -124,31 +130,32 @@ mod tests {
     #[test]
     fn hit_after_miss_and_corruption_is_recompiled() {
         let engine = Engine::default();
+        let digest = *blake3::hash(WAT.as_bytes()).as_bytes();
         let dir = tempfile::tempdir().unwrap();
         let d = Some(dir.path());
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), "", d).unwrap();
+        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), "", d).unwrap();
+        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d).unwrap();
         assert_eq!(o, CacheOutcome::Hit);
         // Other settings are another entry.
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), "fuel=10", d).unwrap();
+        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "fuel=10", d).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
         // Flip one byte of the artifact: detected, recompiled, rewritten.
-        let path = dir.path().join(key(&engine, WAT.as_bytes(), ""));
+        let path = dir.path().join(key(&engine, &digest, ""));
         let mut data = std::fs::read(&path).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0xff;
         std::fs::write(&path, &data).unwrap();
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), "", d).unwrap();
+        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), "", d).unwrap();
+        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d).unwrap();
         assert_eq!(o, CacheOutcome::Hit);
         // Truncated to nothing: the same.
         std::fs::write(&path, b"").unwrap();
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), "", d).unwrap();
+        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
         // No directory: compiled, nothing stored.
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), "", None).unwrap();
+        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", None).unwrap();
         assert_eq!(o, CacheOutcome::Uncached);
     }
 }

@@ -1,202 +1,48 @@
-//! Time and fuel limits on wasmer: a watchdog thread that interrupts the store when the run's
-//! wall-clock time is up (wasmer's `experimental-host-interrupt`: a signal to the running
-//! thread, which wasmer turns into a `HostInterrupt` trap inside guest code, or at the return
-//! of the host call it is in), and engines that compile modules with wasmer's metering
-//! middleware (one fuel unit per WebAssembly operator).
+//! The limits of one run, as the library and the CLI take them: filesystem memory and inodes
+//! (`ENOSPC` beyond), open fds (`EMFILE`), wall-clock time and instruction fuel (the run ends).
+//! The filesystem enforces the first two (`crate::vfs::budget`), the fd table the third, the
+//! watchdog and the metering middleware the last two.
 
-use crate::wasi::ctx::{Environment, HostEnvironment};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder};
-use wasmer::wasmparser::Operator;
-use wasmer::{Engine, Instance, Store, Value};
-use wasmer_middlewares::Metering;
+use std::time::Duration;
 
-/// The global the metering middleware sets to 1 when the fuel runs out (then it traps).
-const POINTS_EXHAUSTED: &str = "wasmer_metering_points_exhausted";
-
-/// An engine whose modules burn one unit of `fuel` per WebAssembly operator executed and
-/// trap when it runs out (`run_instance` reports `Error::OutOfFuel`). Each instance starts
-/// with the full `fuel`. The metering middleware belongs to one module: compile exactly one
-/// module with each engine (and run it in stores of that engine).
-pub fn metered_engine(fuel: u64) -> Engine {
-    let mut config = Cranelift::default();
-    config.push_middleware(Arc::new(Metering::new(fuel, |_: &Operator| 1)));
-    Engine::from(EngineBuilder::new(config))
+/// The limits of one run. `Default` gives the defaults below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Bytes the run may hold in the in-memory filesystem layers (see the module
+    /// documentation for what counts); beyond it writes, truncations, `fd_allocate`s and
+    /// creations fail with `ENOSPC`. Default 4 GiB.
+    pub max_memory: u64,
+    /// Inodes the run may create and hold (files, directories, symlinks); beyond it
+    /// creations fail with `ENOSPC`. Default 1,000,000.
+    pub max_inodes: u64,
+    /// Open file descriptors, stdio and preopens included (like `RLIMIT_NOFILE`); beyond it
+    /// opening fails with `EMFILE`. Default 1024.
+    pub max_fds: u32,
+    /// Wall-clock time the guest may run; then it is stopped (`Error::Timeout`, exit status
+    /// 124 in the CLI). Default: none.
+    pub timeout: Option<Duration>,
+    /// Units of fuel the guest may burn, one per WebAssembly instruction executed (wasmer's
+    /// metering middleware; deterministic); then it is stopped (`Error::OutOfFuel`, exit
+    /// status 152 in the CLI). Default: none (the module is compiled without metering).
+    pub fuel: Option<u64>,
 }
 
-/// True if `instance` was compiled with metering and its fuel ran out.
-pub(super) fn fuel_exhausted(store: &mut Store, instance: &Instance) -> bool {
-    instance
-        .exports
-        .get_global(POINTS_EXHAUSTED)
-        .is_ok_and(|g| matches!(g.get(store), Value::I32(1)))
+impl ResourceLimits {
+    pub const DEFAULT_MAX_MEMORY: u64 = 4 << 30;
+    pub const DEFAULT_MAX_INODES: u64 = 1_000_000;
+    pub const DEFAULT_MAX_FDS: u32 = 1024;
+
+    pub const DEFAULT: ResourceLimits = ResourceLimits {
+        max_memory: Self::DEFAULT_MAX_MEMORY,
+        max_inodes: Self::DEFAULT_MAX_INODES,
+        max_fds: Self::DEFAULT_MAX_FDS,
+        timeout: None,
+        fuel: None,
+    };
 }
 
-/// Interrupts a store's running guest once its time is up; `stop` ends it.
-pub(super) struct Watchdog {
-    /// Set when the run is over.
-    done: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<bool>>,
-}
-
-/// How often an interrupt is repeated until the run reports that it stopped (a signal can be
-/// missed, e.g. while the thread is just entering guest code).
-const RETRY: Duration = Duration::from_millis(20);
-
-impl Watchdog {
-    #[cfg(unix)]
-    pub(super) fn start(store: &Store, deadline: Instant) -> Watchdog {
-        let interrupter = store.interrupter();
-        let done = Arc::new((Mutex::new(false), Condvar::new()));
-        let shared = done.clone();
-        let thread = std::thread::Builder::new()
-            .name("strata-timeout".into())
-            .spawn(move || {
-                let (lock, cv) = &*shared;
-                let mut over = lock.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    if *over {
-                        return false;
-                    }
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    over = cv
-                        .wait_timeout(over, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-                loop {
-                    interrupter.interrupt();
-                    over = cv
-                        .wait_timeout(over, RETRY)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                    if *over {
-                        return true;
-                    }
-                }
-            })
-            .expect("cannot start the timeout thread");
-        Watchdog {
-            done,
-            thread: Some(thread),
-        }
-    }
-
-    /// Ends the watchdog; true if the time ran out.
-    pub(super) fn stop(mut self) -> bool {
-        self.finish()
-    }
-
-    fn finish(&mut self) -> bool {
-        let (lock, cv) = &*self.done;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cv.notify_all();
-        self.thread
-            .take()
-            .is_some_and(|t| t.join().unwrap_or(false))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
-
-/// The guest's environment with a deadline: waits end by it, and `expired` tells the
-/// syscall layer to stop waiting, so that a guest blocked in `poll_oneoff` returns to guest
-/// code, where the interrupt stops it. The wrapped environment is handed back through
-/// `EnvSlot::take` when the call is over.
-pub(super) struct DeadlineEnvironment {
-    slot: EnvSlot,
-    deadline: Instant,
-}
-
-/// Holds the environment a `DeadlineEnvironment` wraps, and whether the deadline cut a
-/// wait short.
-#[derive(Clone)]
-pub(super) struct EnvSlot(Arc<SlotInner>);
-
-struct SlotInner {
-    env: Mutex<Option<Box<dyn Environment>>>,
-    cut_short: AtomicBool,
-}
-
-impl EnvSlot {
-    /// The wrapped environment; the wrapper then behaves as a plain host environment.
-    pub(super) fn take(&self) -> Option<Box<dyn Environment>> {
-        self.0.env.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-
-    /// True if the deadline ended a wait of the guest's early: it did not finish in time,
-    /// whatever it did after.
-    pub(super) fn cut_short(&self) -> bool {
-        self.0.cut_short.load(Ordering::Relaxed)
-    }
-}
-
-impl DeadlineEnvironment {
-    pub(super) fn new(inner: Box<dyn Environment>, deadline: Instant) -> Self {
-        DeadlineEnvironment {
-            slot: EnvSlot(Arc::new(SlotInner {
-                env: Mutex::new(Some(inner)),
-                cut_short: AtomicBool::new(false),
-            })),
-            deadline,
-        }
-    }
-
-    pub(super) fn slot(&self) -> EnvSlot {
-        self.slot.clone()
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut dyn Environment) -> R) -> R {
-        let mut guard = self.slot.0.env.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_mut() {
-            Some(env) => f(env.as_mut()),
-            None => f(&mut HostEnvironment::default()),
-        }
-    }
-}
-
-impl Environment for DeadlineEnvironment {
-    fn realtime_ns(&mut self) -> u64 {
-        self.with(|e| e.realtime_ns())
-    }
-
-    fn monotonic_ns(&mut self) -> u64 {
-        self.with(|e| e.monotonic_ns())
-    }
-
-    fn cputime_ns(&mut self) -> u64 {
-        self.with(|e| e.cputime_ns())
-    }
-
-    fn fill_random(&mut self, buf: &mut [u8]) -> crate::vfs::Result<()> {
-        self.with(|e| e.fill_random(buf))
-    }
-
-    fn sleep_ns(&mut self, ns: u64) {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        let left = u64::try_from(left.as_nanos()).unwrap_or(u64::MAX);
-        if ns > left {
-            self.slot.0.cut_short.store(true, Ordering::Relaxed);
-        }
-        self.with(|e| e.sleep_ns(ns.min(left)));
-    }
-
-    /// Asked by a wait that has time left: true ends it early.
-    fn expired(&self) -> bool {
-        let over = Instant::now() >= self.deadline || self.with(|e| e.expired());
-        if over {
-            self.slot.0.cut_short.store(true, Ordering::Relaxed);
-        }
-        over
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        ResourceLimits::DEFAULT
     }
 }

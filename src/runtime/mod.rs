@@ -73,20 +73,24 @@
 //! ```
 
 pub mod cache;
+mod error;
 mod imports;
-mod limits;
+pub mod limits;
+mod metering;
+mod watchdog;
 
-pub use limits::metered_engine;
+pub use error::{Error, Input as ErrorInput};
+pub use limits::ResourceLimits;
+pub use metering::metered_engine;
 
-use crate::limits::ResourceLimits;
-use crate::vfs::{Errno, MemFs, Vfs};
+use crate::vfs::{MemFs, Vfs};
 use crate::wasi::abi::Abi;
 use crate::wasi::ctx::{Capture, HostEnvironment, Input, Output, WasiCtx};
 use crate::wasi::faults::{Fault, FaultPlan};
-use limits::{DeadlineEnvironment, Watchdog};
 use std::time::{Duration, Instant};
 use wasmer::sys::vm::TrapCode;
-use wasmer::{Engine, FunctionEnv, Imports, Instance, Memory, Module, Store};
+use wasmer::{Engine, ExternType, FunctionEnv, Imports, Instance, Memory, Module, Store};
+use watchdog::{DeadlineEnvironment, Watchdog};
 
 /// A guest's `proc_exit(code)`, carried through wasmer as a `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,34 +112,6 @@ pub struct WasiState {
     pub ctx: WasiCtx,
     memory: Option<Memory>,
     trace: Option<TraceFn>,
-}
-
-/// Errors of setting up or running a sandboxed module.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("guest path {path}: {errno}")]
-    GuestPath { path: String, errno: Errno },
-    #[error("cannot compile module: {0}")]
-    Compile(String),
-    #[error("cannot instantiate module: {0}")]
-    Instantiate(String),
-    #[error("module imports {module}::{name}, which strata does not provide")]
-    MissingImport { module: String, name: String },
-    #[error("module has no exported memory named \"memory\"")]
-    NoMemory,
-    #[error("module has no export {0}")]
-    NoExport(String),
-    #[error("guest trapped: {0}")]
-    Trap(String),
-    /// The run's wall-clock time ran out (`ResourceLimits::timeout`) and it was stopped; also
-    /// any other interrupt through the store's `interrupter`.
-    #[error("the guest ran out of time and was stopped")]
-    Timeout,
-    /// The guest burnt all its fuel (`ResourceLimits::fuel`) and was stopped.
-    #[error("the guest ran out of fuel and was stopped")]
-    OutOfFuel,
-    #[error("{0}")]
-    Host(String),
 }
 
 /// Builds the WASI environment of one instance, in the shape of wasmer-wasi's builder.
@@ -393,15 +369,13 @@ pub struct RunOutcome {
 impl WasiEnvBuilder {
     /// The one-call runner: compiles `wasm` (binary or text; with metering if the limits
     /// set fuel), instantiates it with these WASI imports and runs `_start` within the
-    /// limits.
+    /// limits. For images, host directories, module caches and captured outcomes, use
+    /// `strata::sandbox`, which runs through the same steps.
     pub fn run(self, wasm: &[u8]) -> Result<RunOutcome, Error> {
         let mut store = Store::new(engine_for(self.limits.fuel));
         let module = Module::new(&store, wasm).map_err(|e| Error::Compile(e.to_string()))?;
         let env = self.finalize(&mut store)?;
-        let imports = env.import_object(&mut store, &module)?;
-        let instance = Instance::new(&mut store, &module, &imports)
-            .map_err(|e| Error::Instantiate(e.to_string()))?;
-        env.initialize(&mut store, &instance)?;
+        let instance = env.instantiate(&mut store, &module)?;
         let (exit_code, _) = env.call(&mut store, &instance, None, &[])?;
         let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Vfs::default()));
         Ok(RunOutcome { exit_code, ctx })
@@ -475,6 +449,7 @@ impl WasiFunctionEnv {
     /// The imports for `module`: both WASI namespaces. Fails, naming the import, if the
     /// module needs a function neither provides.
     pub fn import_object(&self, store: &mut Store, module: &Module) -> Result<Imports, Error> {
+        refuse_shared_memory(module)?;
         let mut imports = Imports::new();
         imports.register_namespace(
             "wasi_snapshot_preview1",
@@ -495,6 +470,18 @@ impl WasiFunctionEnv {
             }
         }
         Ok(imports)
+    }
+
+    /// Instantiates `module` with these WASI imports and nothing else, and hands it its
+    /// memory: fails naming the first import strata does not provide, or if the module uses
+    /// a shared memory (see `Error::SharedMemory`).
+    pub fn instantiate(&self, store: &mut Store, module: &Module) -> Result<Instance, Error> {
+        let imports = self.import_object(store, module)?;
+        Self::check_imports(&imports, module)?;
+        let instance = Instance::new(store, module, &imports)
+            .map_err(|e| Error::Instantiate(e.to_string()))?;
+        self.initialize(store, &instance)?;
+        Ok(instance)
     }
 
     /// Fails, naming the first one, if `module` needs an import that `imports` lacks: a
@@ -519,6 +506,9 @@ impl WasiFunctionEnv {
             .get_memory("memory")
             .map_err(|_| Error::NoMemory)?
             .clone();
+        if memory.ty(store).shared {
+            return Err(Error::SharedMemory);
+        }
         self.env.as_mut(store).memory = Some(memory);
         Ok(())
     }
@@ -526,6 +516,17 @@ impl WasiFunctionEnv {
     /// The WASI context (filesystem, fds, captured output) after or between calls.
     pub fn ctx<'a>(&self, store: &'a mut Store) -> &'a mut WasiCtx {
         &mut self.env.as_mut(store).ctx
+    }
+}
+
+/// `Error::SharedMemory` if `module` declares or imports a shared memory.
+fn refuse_shared_memory(module: &Module) -> Result<(), Error> {
+    let shared = |t: &ExternType| matches!(t, ExternType::Memory(m) if m.shared);
+    let declared = module.exports().any(|e| shared(e.ty()));
+    let imported = module.imports().any(|i| shared(i.ty()));
+    match declared || imported {
+        true => Err(Error::SharedMemory),
+        false => Ok(()),
     }
 }
 
@@ -552,7 +553,7 @@ pub fn run_instance(
                 Err(e) if e.clone().to_trap() == Some(TrapCode::HostInterrupt) => {
                     Err(Error::Timeout)
                 }
-                Err(_) if limits::fuel_exhausted(store, instance) => Err(Error::OutOfFuel),
+                Err(_) if metering::fuel_exhausted(store, instance) => Err(Error::OutOfFuel),
                 Err(e) => Err(Error::Trap(e.message())),
             },
         }

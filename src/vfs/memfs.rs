@@ -7,13 +7,13 @@
 //! filesystem's users, not of its nodes: they live beside the shared node table, so that
 //! opening a file or mounting on a directory of a fork does not copy (unshare) its node.
 
+use super::budget::{Budget, INODE_COST, LINK_COST};
 use super::clock::Clock;
 use super::data::FileData;
 use super::dir::{Dir, FastHash, Ino};
 use super::error::{Errno, Result};
 use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
 use super::table::NodeTable;
-use crate::limits::{Budget, INODE_COST, LINK_COST};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! The virtual filesystem: in-memory inodes, the confined path resolver, and the namespace
 //! of mounted filesystems. It knows nothing of WebAssembly; errors are WASI errnos.
 
+pub mod budget;
 pub mod clock;
 pub mod data;
 pub mod dir;

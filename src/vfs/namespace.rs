@@ -5,13 +5,13 @@
 //! each operation makes Linux's checks in Linux's order (tests/vfs_props.rs compares them
 //! with the kernel).
 
+use super::budget::Budget;
 use super::clock::{Clock, SystemClock};
 use super::data::FileData;
 use super::error::{Errno, Result};
 use super::memfs::{DirEntry, MemFs};
 use super::node::{Node, NodeKind, SetTime, Stat};
 use super::resolve::{Follow, MAX_PATH, Resolved};
-use crate::limits::Budget;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -18,6 +18,8 @@ pub enum Input {
     Bytes { data: Vec<u8>, pos: usize },
     /// Immediately at end of file.
     Null,
+    /// A host file, read from its current position as the guest reads.
+    File(std::fs::File),
 }
 
 /// A shared buffer that captures a guest stream; clone it to read what was written.
@@ -42,6 +44,8 @@ pub enum Output {
     Inherit,
     Capture(Capture),
     Null,
+    /// A host file opened for writing, written through as the guest writes.
+    File(Arc<std::fs::File>),
 }
 
 /// Clocks and randomness a guest observes; deterministic runs substitute their own.
@@ -202,6 +206,7 @@ impl WasiCtx {
                 Ok(n)
             }
             Input::Null => Ok(0),
+            Input::File(f) => f.read(buf).map_err(|_| Errno::Io),
         }
     }
 
@@ -209,7 +214,7 @@ impl WasiCtx {
     pub(crate) fn stdin_ready(&self) -> bool {
         match &self.stdin {
             Input::Inherit => host_stdin_ready(),
-            Input::Bytes { .. } | Input::Null => true,
+            Input::Bytes { .. } | Input::Null | Input::File(_) => true,
         }
     }
 
@@ -232,6 +237,7 @@ impl WasiCtx {
                 Ok(())
             }
             Output::Null => Ok(()),
+            Output::File(f) => (&**f).write_all(data).map_err(|_| Errno::Io),
         }
     }
 }
@@ -273,4 +279,74 @@ fn host_stdin_ready() -> bool {
 #[cfg(not(unix))]
 fn host_stdin_ready() -> bool {
     true
+}
+
+/// The run's limits as the guest sees them through the syscall layer.
+#[cfg(test)]
+mod limit_tests {
+    use crate::vfs::Vfs;
+    use crate::vfs::budget::INODE_COST;
+    use crate::vfs::{Errno, Result};
+    use crate::wasi::abi::oflags;
+    use crate::wasi::ctx::WasiCtx;
+    use crate::wasi::rights;
+
+    fn guest(vfs: Vfs, max_fds: usize) -> (WasiCtx, u32, Vec<u8>) {
+        let root = vfs.root();
+        let mut ctx = WasiCtx::new(vfs);
+        ctx.fds.set_max(max_fds);
+        let dir = ctx.preopen(root, "/").unwrap();
+        (ctx, dir, vec![0u8; 4096])
+    }
+
+    fn open(
+        ctx: &mut WasiCtx,
+        mem: &mut Vec<u8>,
+        dir: u32,
+        name: &str,
+        oflags: u16,
+    ) -> Result<u32> {
+        mem[..name.len()].copy_from_slice(name.as_bytes());
+        let base = rights::FD_READ | rights::FD_WRITE;
+        ctx.path_open(mem, dir, 0, 0, name.len() as u32, oflags, base, 0, 0, 1024)?;
+        Ok(u32::from_le_bytes(mem[1024..1028].try_into().unwrap()))
+    }
+
+    #[test]
+    fn emfile_beyond_max_fds() {
+        let (mut ctx, dir, mut mem) = guest(Vfs::default(), 8);
+        assert_eq!(dir, 3);
+        let mut fds = Vec::new();
+        let err = loop {
+            match open(&mut ctx, &mut mem, dir, "f", oflags::CREAT) {
+                Ok(fd) => fds.push(fd),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, Errno::Mfile);
+        assert_eq!(fds, [4, 5, 6, 7], "stdio and the preopen count");
+        ctx.fd_close(5).unwrap();
+        assert_eq!(open(&mut ctx, &mut mem, dir, "f", 0), Ok(5));
+        assert_eq!(open(&mut ctx, &mut mem, dir, "f", 0), Err(Errno::Mfile));
+    }
+
+    #[test]
+    fn enospc_from_creations_and_writes() {
+        let mut vfs = Vfs::default();
+        let budget = vfs.set_limits(INODE_COST * 2 + 100, 2);
+        let (mut ctx, dir, mut mem) = guest(vfs, 64);
+        let a = open(&mut ctx, &mut mem, dir, "a", oflags::CREAT).unwrap();
+        open(&mut ctx, &mut mem, dir, "b", oflags::CREAT).unwrap();
+        assert_eq!(
+            open(&mut ctx, &mut mem, dir, "c", oflags::CREAT),
+            Err(Errno::Nospc)
+        );
+        // iovec at 2048 -> 200 bytes at 3000: more than the 100 bytes left.
+        mem[2048..2052].copy_from_slice(&3000u32.to_le_bytes());
+        mem[2052..2056].copy_from_slice(&200u32.to_le_bytes());
+        assert_eq!(ctx.fd_write(&mut mem, a, 2048, 1, 2100), Err(Errno::Nospc));
+        mem[2052..2056].copy_from_slice(&64u32.to_le_bytes());
+        ctx.fd_write(&mut mem, a, 2048, 1, 2100).unwrap();
+        assert_eq!(budget.usage().inodes, 2);
+    }
 }

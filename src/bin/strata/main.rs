@@ -6,20 +6,18 @@
 //! `--timeout`; 152 when it runs out of `--fuel`. Guests should keep their own codes below
 //! 124. `strata image`: 0 on success (`diff`: 0 identical, 1 different), 125 on any error.
 
+mod args;
 mod image_cmd;
 
+use args::{parse_duration, parse_size};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-use strata::image::{ExportOptions, LoadOptions, export_vfs, load_path, stack, write_diff};
-use strata::limits::{ResourceLimits, parse_duration, parse_size};
-use strata::runtime::{Error, WasiEnv, WasiFunctionEnv, cache, engine_for};
-use strata::vfs::{Errno, MemFs, NodeId, SteppingClock, SystemClock, Vfs};
-use strata::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
-use strata::wasi::faults::Fault;
-use wasmer::{Instance, Store, Type, Value};
+use strata::sandbox::{
+    CachePolicy, Error, ErrorInput, Fault, ImageSource, Mode, Outcome, Preopens, Program,
+    ProgramOptions, ResourceLimits, Sandbox, SandboxBuilder, Status, Stdin, Stream, Trace,
+};
 
 const EXIT_SETUP: u8 = 125;
 const EXIT_TRAP: u8 = 134;
@@ -133,33 +131,8 @@ struct RunArgs {
 /// A failure of strata itself, with the exit code it maps to.
 struct Fail(u8, String);
 
-impl From<Error> for Fail {
-    fn from(e: Error) -> Self {
-        let code = match e {
-            Error::Trap(_) => EXIT_TRAP,
-            Error::Timeout => EXIT_TIMEOUT,
-            Error::OutOfFuel => EXIT_FUEL,
-            _ => EXIT_SETUP,
-        };
-        Fail(code, e.to_string())
-    }
-}
-
-/// A failure of the guest's run, with the limit it ran into named.
-fn run_failed(args: &RunArgs, e: Error) -> Fail {
-    match (&e, args.timeout, args.fuel) {
-        (Error::Timeout, Some(t), _) => Fail(
-            EXIT_TIMEOUT,
-            format!("timeout: the guest ran for more than {t:?} (--timeout) and was stopped"),
-        ),
-        (Error::OutOfFuel, _, Some(n)) => Fail(
-            EXIT_FUEL,
-            format!(
-                "out of fuel: the guest used all its {n} units of fuel (--fuel) and was stopped"
-            ),
-        ),
-        _ => e.into(),
-    }
+fn setup(msg: impl Into<String>) -> Fail {
+    Fail(EXIT_SETUP, msg.into())
 }
 
 fn main() -> ExitCode {
@@ -182,51 +155,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn setup(msg: impl Into<String>) -> Fail {
-    Fail(EXIT_SETUP, msg.into())
-}
-
-/// Lexically normalises a guest mount path to components (no `..` allowed).
-fn guest_components(guest: &str) -> Result<Vec<&str>, Fail> {
-    let mut out = Vec::new();
-    for c in guest.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                return Err(setup(format!(
-                    "--dir guest path {guest:?} must not contain '..'"
-                )));
-            }
-            c => out.push(c),
-        }
-    }
-    Ok(out)
-}
-
-/// The namespace built from `--image` and `--dir`, with what `--save-diff` compares to.
-struct Setup {
-    vfs: Vfs,
-    preopens: Vec<(String, String)>,
-    /// Guest path and root of every filesystem in the namespace (the root first).
-    mounts: Vec<(String, NodeId)>,
-}
-
 /// `--FLAG SOURCE[::GUEST][::ro]`, parsed once.
 struct Spec<'a> {
     src: &'a str,
     guest: &'a str,
-    comps: Vec<&'a str>,
-    /// `::ro`: mounted read-only, every write fails with EROFS.
-    readonly: bool,
+    mode: Mode,
 }
 
 /// Splits `SPEC` of `--FLAG SPEC`; without `::GUEST` the guest path is `default`, or the
 /// source itself when `default` is `None`.
 fn split_spec<'a>(flag: &str, spec: &'a str, default: Option<&'a str>) -> Result<Spec<'a>, Fail> {
     // A trailing `::ro` is an option, not part of the guest path.
-    let (spec, readonly) = match spec.strip_suffix("::ro") {
-        Some(rest) => (rest, true),
-        None => (spec, false),
+    let (spec, mode) = match spec.strip_suffix("::ro") {
+        Some(rest) => (rest, Mode::ReadOnly),
+        None => (spec, Mode::ReadWrite),
     };
     let (src, guest) = spec
         .split_once("::")
@@ -236,203 +178,23 @@ fn split_spec<'a>(flag: &str, spec: &'a str, default: Option<&'a str>) -> Result
             "--{flag} {spec:?}: expected SOURCE[::GUEST]"
         )));
     }
-    Ok(Spec {
-        src,
-        guest,
-        comps: guest_components(guest)?,
-        readonly,
-    })
+    Ok(Spec { src, guest, mode })
 }
 
-fn load_stack(specs: &[&str]) -> Result<MemFs, Fail> {
-    let mut layers = Vec::new();
-    let mut readonly = false;
-    for spec in specs {
-        let parsed = split_spec("image", spec, Some("/"))?;
-        readonly |= parsed.readonly;
-        layers.push(
-            load_path(parsed.src, &LoadOptions::oci())
-                .map_err(|e| setup(format!("--image {spec:?}: {e}")))?,
-        );
-    }
-    let mut fs = stack(&layers).map_err(|e| {
-        setup(format!(
-            "--image {:?}: cannot stack layers: {e}",
-            specs.join(" ")
-        ))
-    })?;
-    if readonly {
-        // A read-only layer: no writable layer above it, every write is EROFS.
-        fs.set_readonly(true);
-    }
-    Ok(fs)
-}
-
-fn build_fs(images: &[String], dirs: &[String]) -> Result<Setup, Fail> {
-    let clock = Arc::new(SystemClock);
-    // Images by guest path, in order of first appearance; layers in command-line order.
-    let mut groups: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
-    for spec in images {
-        let comps = split_spec("image", spec, Some("/"))?.comps;
-        match groups.iter_mut().find(|(c, _)| *c == comps) {
-            Some((_, specs)) => specs.push(spec),
-            None => groups.push((comps, vec![spec])),
-        }
-    }
-    let mut vfs = match groups.iter().position(|(c, _)| c.is_empty()) {
-        Some(i) => Vfs::with_root(load_stack(&groups.remove(i).1)?, clock.clone()),
-        None => Vfs::new(clock.clone()),
-    };
-    let mut mounts = vec![("/".to_string(), vfs.root())];
-    for (comps, specs) in &groups {
-        let path = comps.join("/");
-        let fs = load_stack(specs)?;
-        let root = vfs.root();
-        let at = vfs.mkdir_all(root, &path).map_err(|e| {
-            setup(format!(
-                "--image {:?}: cannot create guest path /{path}: {e}",
-                specs[0]
-            ))
-        })?;
-        let id = vfs.mount(at, fs).map_err(|e| {
-            setup(format!(
-                "--image {:?}: cannot mount at /{path}: {e}",
-                specs[0]
-            ))
-        })?;
-        mounts.push((format!("/{path}"), id));
-    }
-    let mut preopens = Vec::new();
-    for spec in dirs {
-        let Spec {
-            src: host,
-            guest,
-            comps,
-            readonly,
-        } = split_spec("dir", spec, None)?;
-        let root = vfs.root();
-        let target = if comps.is_empty() {
-            if let Ok(fs) = vfs.fs_mut(root) {
-                fs.set_abs_symlinks_in_root(true);
-            }
-            root
-        } else {
-            let at = vfs.mkdir_all(root, &comps.join("/")).map_err(|e| {
-                setup(format!(
-                    "--dir {spec:?}: cannot create guest path {guest}: {e}"
-                ))
-            })?;
-            let mut fs = MemFs::new(0, clock.clone());
-            // Host symlinks are read as text and resolved inside the namespace only.
-            fs.set_abs_symlinks_in_root(true);
-            let id = vfs
-                .mount(at, fs)
-                .map_err(|e| setup(format!("--dir {spec:?}: cannot mount at {guest}: {e}")))?;
-            mounts.push((format!("/{}", comps.join("/")), id));
-            id
-        };
-        strata::image::host::import_dir(&mut vfs, target, host.as_ref())
-            .map_err(|e| setup(format!("--dir {spec:?}: {e}")))?;
-        if readonly && let Ok(fs) = vfs.fs_mut(target) {
-            fs.set_readonly(true);
-        }
-        preopens.push((format!("/{}", comps.join("/")), guest.to_string()));
-    }
-    Ok(Setup {
-        vfs,
-        preopens,
-        mounts,
-    })
-}
-
-/// Writes `--save-fs` and `--save-diff` from the final namespace; `bases` are the
-/// filesystems as they were before the run, in `mounts` order.
-fn save(
-    args: &RunArgs,
-    vfs: &Vfs,
-    mounts: &[(String, NodeId)],
-    bases: &[MemFs],
-) -> Result<(), Fail> {
-    let create = |p: &PathBuf| {
-        std::fs::File::create(p).map_err(|e| setup(format!("cannot write {}: {e}", p.display())))
-    };
-    if let Some(out) = &args.save_fs {
-        export_vfs(vfs, vfs.root(), create(out)?, &ExportOptions::default())
-            .map_err(|e| setup(format!("--save-fs {}: {e}", out.display())))?;
-    }
-    if let Some(out) = &args.save_diff {
-        write_diff(vfs, mounts, bases, create(out)?)
-            .map_err(|e| setup(format!("--save-diff {}: {e}", out.display())))?;
-    }
-    Ok(())
-}
-
-fn parse_value(ty: &Type, s: &str) -> Result<Value, Fail> {
-    let bad = || setup(format!("--invoke argument {s:?} is not a valid {ty}"));
-    Ok(match ty {
-        Type::I32 => Value::I32(
-            s.parse::<i32>()
-                .or_else(|_| s.parse::<u32>().map(|v| v as i32))
-                .map_err(|_| bad())?,
-        ),
-        Type::I64 => Value::I64(
-            s.parse::<i64>()
-                .or_else(|_| s.parse::<u64>().map(|v| v as i64))
-                .map_err(|_| bad())?,
-        ),
-        Type::F32 => Value::F32(s.parse().map_err(|_| bad())?),
-        Type::F64 => Value::F64(s.parse().map_err(|_| bad())?),
-        _ => {
-            return Err(setup(format!(
-                "--invoke cannot pass a {ty} parameter from the command line"
-            )));
-        }
-    })
-}
-
-fn run(args: RunArgs) -> Result<u8, Fail> {
-    let bytes = std::fs::read(&args.module)
-        .map_err(|e| setup(format!("{}: {e}", args.module.display())))?;
-    let engine = engine_for(args.fuel);
-    // Compiled modules are cached on disk (see strata::runtime::cache); metered modules are
-    // compiled afresh, their code depends on the fuel.
-    let cache_dir = match args.no_cache || args.fuel.is_some() {
-        true => None,
-        false => cache::default_dir(),
-    };
-    let (module, _) =
-        cache::load_or_compile(&engine, &bytes, "", cache_dir.as_deref()).map_err(|e| {
-            let e = match e {
-                Error::Compile(m) => m,
-                other => other.to_string(),
-            };
-            setup(format!(
-                "{}: not a valid wasm module: {e}",
-                args.module.display()
-            ))
-        })?;
-    let mut store = Store::new(engine);
-    let Setup {
-        mut vfs,
-        preopens,
-        mounts,
-    } = build_fs(&args.images, &args.dirs)?;
-    if args.deterministic.is_some() {
-        vfs.set_clock(Arc::new(SteppingClock::new(REALTIME_START_NS, STEP_NS)));
-    }
-    // O(1) snapshots (shared, copy-on-write) of every filesystem, for --save-diff.
-    let bases: Vec<MemFs> = mounts
-        .iter()
-        .filter_map(|(_, id)| vfs.fs(*id).ok().cloned())
-        .collect();
-    let program = args
-        .module
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "main.wasm".into());
-    let mut builder = WasiEnv::builder(program)
-        .fs(vfs)
-        .root_preopen(!args.no_root_preopen)
+/// The run specification the flags describe.
+fn sandbox(args: &RunArgs) -> Result<SandboxBuilder, Fail> {
+    let mut b = Sandbox::builder()
+        .args(args.args.iter().cloned())
+        .stdin_from(match &args.stdin {
+            Some(p) => Stdin::File(p.clone()),
+            None => Stdin::Inherit,
+        })
+        .stdout(Stream::Inherit)
+        .stderr(Stream::Inherit)
+        .preopens(match args.no_root_preopen {
+            true => Preopens::DirsOnly,
+            false => Preopens::DirsThenRoot,
+        })
         .limits(ResourceLimits {
             max_memory: args.max_memory,
             max_inodes: args.max_inodes,
@@ -440,90 +202,110 @@ fn run(args: RunArgs) -> Result<u8, Fail> {
             timeout: args.timeout,
             fuel: args.fuel,
         });
-    if let Some(path) = &args.stdin {
-        let data =
-            std::fs::read(path).map_err(|e| setup(format!("--stdin {}: {e}", path.display())))?;
-        builder = builder.stdin_bytes(data);
+    if let Some(name) = args.module.file_name() {
+        b = b.argv0(name.to_string_lossy());
     }
-    if args.trace {
-        builder = builder.trace(Box::new(|name, call_args, errno| {
-            let what = match errno {
-                0 => "success",
-                e => Errno::from_code(e).map_or("?", |e| e.name()),
-            };
-            eprintln!("strata: trace: {name}({call_args}) -> {errno} ({what})");
-        }));
+    for spec in &args.images {
+        let s = split_spec("image", spec, Some("/"))?;
+        b = b.layer(ImageSource::File(s.src.into()), s.guest, s.mode);
     }
-    if args.invoke.is_none() {
-        builder = builder.args(args.args.iter().cloned());
+    for spec in &args.dirs {
+        let s = split_spec("dir", spec, None)?;
+        b = b.dir_with(s.src, s.guest, s.mode);
     }
     for kv in &args.envs {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| setup(format!("--env {kv:?}: expected KEY=VALUE")))?;
-        builder = builder.env(k, v);
-    }
-    for (path, name) in preopens {
-        builder = builder.preopen(path, name);
+        b = b.env(k, v);
     }
     for f in &args.faults {
-        builder = builder.fault(f.clone());
+        b = b.fault(f.clone());
     }
-    let env = builder.finalize(&mut store)?;
     if let Some(seed) = args.deterministic {
-        env.ctx(&mut store).environment = Box::new(DeterministicEnvironment::new(seed));
+        b = b.deterministic(seed);
     }
-    let imports = env.import_object(&mut store, &module)?;
-    WasiFunctionEnv::check_imports(&imports, &module)?;
-    let instance = Instance::new(&mut store, &module, &imports)
-        .map_err(|e| Error::Instantiate(e.to_string()))?;
-    env.initialize(&mut store, &instance)?;
-    let code = match &args.invoke {
-        None => {
-            env.call(&mut store, &instance, None, &[])
-                .map_err(|e| run_failed(&args, e))?
-                .0
-        }
-        Some(func) => {
-            let f = instance.exports.get_function(func).map_err(|_| {
-                setup(format!(
-                    "--invoke {func}: the module exports no function {func}"
-                ))
-            })?;
-            let ty = f.ty(&store);
-            if ty.params().len() != args.args.len() {
-                return Err(setup(format!(
-                    "--invoke {func}: expects {} argument(s), got {}",
-                    ty.params().len(),
-                    args.args.len()
-                )));
+    if args.trace {
+        b = b.trace(Trace::Stderr);
+    }
+    if let Some(func) = &args.invoke {
+        b = b.invoke(func, args.args.iter().cloned());
+    }
+    if let Some(p) = &args.save_fs {
+        b = b.export_fs(p);
+    }
+    if let Some(p) = &args.save_diff {
+        b = b.export_diff(p);
+    }
+    Ok(b)
+}
+
+/// A setup error, with the flag its input came from.
+fn setup_failed(args: &RunArgs, e: Error) -> Fail {
+    let msg = match e {
+        Error::Input { input, message } => match input {
+            ErrorInput::Module(p) => format!("{}: {message}", p.display()),
+            ErrorInput::Image(s) => format!("--image {s}: {message}"),
+            ErrorInput::HostDir(p) => format!("--dir {}: {message}", p.display()),
+            ErrorInput::StdinFile(p) => format!("--stdin {}: {message}", p.display()),
+            ErrorInput::OutputFile(p) => format!("{}: {message}", p.display()),
+            ErrorInput::ExportFile(p) => {
+                let flag = match args.save_fs.as_ref() == Some(&p) {
+                    true => "--save-fs",
+                    false => "--save-diff",
+                };
+                format!("{flag} {}: {message}", p.display())
             }
-            let values = ty
-                .params()
-                .iter()
-                .zip(&args.args)
-                .map(|(t, s)| parse_value(t, s))
-                .collect::<Result<Vec<_>, _>>()?;
-            let (code, results) = env
-                .call(&mut store, &instance, Some(func), &values)
-                .map_err(|e| run_failed(&args, e))?;
-            for r in results.iter() {
-                match r {
-                    Value::I32(v) => println!("{v}"),
-                    Value::I64(v) => println!("{v}"),
-                    Value::F32(v) => println!("{v}"),
-                    Value::F64(v) => println!("{v}"),
-                    other => println!("{other:?}"),
-                }
-            }
-            code
+        },
+        Error::Invoke(m) => format!("--invoke {m}"),
+        Error::NoExport(f) if args.invoke.as_ref() == Some(&f) => {
+            format!("--invoke {f}: the module exports no function {f}")
         }
+        other => other.to_string(),
     };
-    save(&args, &env.ctx(&mut store).vfs, &mounts, &bases)?;
-    // The process exits next and the kernel reclaims everything at once. Freeing the
-    // filesystem node by node first took 4 ms of a 30 ms run that mounts a 20,000-file image
-    // (14%); guest output is already flushed (every write is) and nothing else waits on drop.
-    std::mem::forget(store);
-    // Exit statuses are 8 bits; a guest code above 255 is reported modulo 256, as on Unix.
-    Ok((code & 0xff) as u8)
+    setup(msg)
+}
+
+/// The exit status of a finished run, and the line that explains a forced end.
+fn exit_status(outcome: &Outcome) -> Result<u8, Fail> {
+    match &outcome.status {
+        // Exit statuses are 8 bits; a guest code above 255 is reported modulo 256, as on Unix.
+        Status::Exited(code) => Ok((code & 0xff) as u8),
+        Status::Trapped(msg) => Err(Fail(EXIT_TRAP, format!("guest trapped: {msg}"))),
+        Status::TimedOut(t) => Err(Fail(
+            EXIT_TIMEOUT,
+            format!("timeout: the guest ran for more than {t:?} (--timeout) and was stopped"),
+        )),
+        Status::OutOfFuel(n) => Err(Fail(
+            EXIT_FUEL,
+            format!(
+                "out of fuel: the guest used all its {n} units of fuel (--fuel) and was stopped"
+            ),
+        )),
+    }
+}
+
+fn run(args: RunArgs) -> Result<u8, Fail> {
+    let opts = ProgramOptions {
+        cache: match args.no_cache {
+            true => CachePolicy::MemoryOnly,
+            false => CachePolicy::Default,
+        },
+        fuel: args.fuel,
+    };
+    let program =
+        Program::from_file_with(&args.module, &opts).map_err(|e| setup_failed(&args, e))?;
+    let sandbox = sandbox(&args)?
+        .build()
+        .map_err(|e| setup_failed(&args, e))?;
+    let outcome = sandbox.run(&program).map_err(|e| setup_failed(&args, e))?;
+    for r in &outcome.results {
+        println!("{r}");
+    }
+    let status = exit_status(&outcome);
+    // The process exits next and the kernel reclaims everything at once: freeing a large
+    // filesystem node by node would only delay the exit (guest output is already flushed).
+    std::mem::forget(outcome);
+    std::mem::forget(sandbox);
+    status
 }

@@ -1,0 +1,97 @@
+//! Why a run could not be set up or did not finish: one enum for the embedding API and the
+//! sandbox alike. Setup errors name what was wrong (the file, the image, the guest path), so
+//! the command line can say which flag it came from.
+
+use crate::vfs::Errno;
+use std::path::PathBuf;
+
+/// Something a run is given from outside, named in errors about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The module file.
+    Module(PathBuf),
+    /// A tar / tar.gz image (its path, or `<bytes>` for an image given in memory).
+    Image(String),
+    /// A host directory imported into the sandbox.
+    HostDir(PathBuf),
+    /// The file the guest's stdin is read from.
+    StdinFile(PathBuf),
+    /// A file the guest's stdout or stderr is written to.
+    OutputFile(PathBuf),
+    /// A file the final filesystem (`export_fs`) or the diff layer (`export_diff`) is written to.
+    ExportFile(PathBuf),
+}
+
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Module(p) => write!(f, "{}", p.display()),
+            Input::Image(s) => write!(f, "image {s}"),
+            Input::HostDir(p) => write!(f, "host directory {}", p.display()),
+            Input::StdinFile(p) => write!(f, "stdin file {}", p.display()),
+            Input::OutputFile(p) => write!(f, "output file {}", p.display()),
+            Input::ExportFile(p) => write!(f, "export file {}", p.display()),
+        }
+    }
+}
+
+/// Errors of setting up or running a sandboxed module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input could not be read or used; `message` says why.
+    #[error("{input}: {message}")]
+    Input { input: Input, message: String },
+    #[error("guest path {path}: {errno}")]
+    GuestPath { path: String, errno: Errno },
+    #[error("cannot compile module: {0}")]
+    Compile(String),
+    #[error("cannot instantiate module: {0}")]
+    Instantiate(String),
+    #[error("module imports {module}::{name}, which strata does not provide")]
+    MissingImport { module: String, name: String },
+    /// A memory shared between threads: the syscall layer borrows guest memory as a plain
+    /// byte slice for the length of a call, which is only sound when no other thread can
+    /// touch it.
+    #[error(
+        "module declares a shared memory (wasm threads), which strata does not run: \
+         rebuild it for wasm32-wasip1 without threads"
+    )]
+    SharedMemory,
+    #[error("module has no exported memory named \"memory\"")]
+    NoMemory,
+    #[error("module has no export {0}")]
+    NoExport(String),
+    /// `invoke` was given arguments that do not fit the export's parameters.
+    #[error("{0}")]
+    Invoke(String),
+    #[error("guest trapped: {0}")]
+    Trap(String),
+    /// The run's wall-clock time ran out (`ResourceLimits::timeout`) and it was stopped; also
+    /// any other interrupt through the store's `interrupter`.
+    #[error("the guest ran out of time and was stopped")]
+    Timeout,
+    /// The guest burnt all its fuel (`ResourceLimits::fuel`) and was stopped.
+    #[error("the guest ran out of fuel and was stopped")]
+    OutOfFuel,
+    #[error("{0}")]
+    Host(String),
+}
+
+impl Error {
+    /// A problem with `input`.
+    #[cold]
+    pub fn input(input: Input, message: impl std::fmt::Display) -> Error {
+        Error::Input {
+            input,
+            message: message.to_string(),
+        }
+    }
+
+    #[cold]
+    pub(crate) fn guest_path(path: impl Into<String>, errno: Errno) -> Error {
+        Error::GuestPath {
+            path: path.into(),
+            errno,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Programs: a module's bytes and its compiled code, shared by every run in the process.
+//! Compiled code is cached in memory (by content hash and fuel) and, by default, on disk
+//! (`crate::runtime::cache`), so a second process pays no compilation either.
+
+use crate::runtime::cache::{self, CacheOutcome};
+use crate::runtime::{Error, ErrorInput, metered_engine};
+use bytes::Bytes;
+use dashmap::DashMap;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use wasmer::{Engine, Module};
+
+/// One engine for every unmetered program of the process, so compiled modules are shared.
+static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::default);
+
+/// A compiled module and the engine it belongs to.
+pub(super) type Compiled = (Module, Engine);
+
+/// Compiled modules by the blake3 hash of their bytes and the fuel they were metered with:
+/// metering is compiled into the code (and the fuel into its initial state), so a metered
+/// module is another module, each with its own engine (the middleware serves one module).
+static MODULES: LazyLock<DashMap<ModuleKey, Compiled>> = LazyLock::new(DashMap::new);
+
+/// The blake3 hash of a module's bytes and the fuel it is metered with.
+type ModuleKey = ([u8; 32], Option<u64>);
+
+/// Where compiled modules are kept between processes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// In memory, and on disk in `$STRATA_CACHE_DIR`, else `$XDG_CACHE_HOME/strata/modules`,
+    /// else `~/.cache/strata/modules`.
+    #[default]
+    Default,
+    /// In memory, and on disk in this directory.
+    Dir(PathBuf),
+    /// In memory only: every new process compiles again.
+    MemoryOnly,
+}
+
+impl CachePolicy {
+    fn disk_dir(&self) -> Option<PathBuf> {
+        match self {
+            CachePolicy::Default => std::env::var_os("STRATA_CACHE_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(cache::default_dir),
+            CachePolicy::Dir(d) => Some(d.clone()),
+            CachePolicy::MemoryOnly => None,
+        }
+    }
+}
+
+/// How a program is compiled up front.
+#[derive(Clone, Debug, Default)]
+pub struct ProgramOptions {
+    pub cache: CachePolicy,
+    /// Compile the metered variant for this fuel now (the one a sandbox with this fuel runs)
+    /// instead of the plain one; other variants are compiled when a run first needs them.
+    pub fuel: Option<u64>,
+}
+
+/// A compiled module, shareable across sandboxes and threads (cloning is cheap).
+#[derive(Clone)]
+pub struct Program {
+    name: String,
+    digest: [u8; 32],
+    /// The module's bytes, for compiling another variant when a run sets other fuel.
+    wasm: Bytes,
+    cache: CachePolicy,
+    fuel: Option<u64>,
+    compiled: Compiled,
+    outcome: CacheOutcome,
+}
+
+impl Program {
+    /// Compiles `wasm` (binary or text), or takes it from the caches (`CachePolicy::Default`).
+    pub fn from_bytes(wasm: impl AsRef<[u8]>) -> Result<Program, Error> {
+        Program::from_bytes_with(wasm, &ProgramOptions::default())
+    }
+
+    /// As `from_bytes`, with a cache policy and the fuel to compile for.
+    pub fn from_bytes_with(
+        wasm: impl AsRef<[u8]>,
+        opts: &ProgramOptions,
+    ) -> Result<Program, Error> {
+        Program::new(Bytes::copy_from_slice(wasm.as_ref()), opts)
+    }
+
+    fn new(wasm: Bytes, opts: &ProgramOptions) -> Result<Program, Error> {
+        let digest = *blake3::hash(&wasm).as_bytes();
+        let (compiled, outcome) = compile(&digest, &wasm, opts.fuel, &opts.cache)?;
+        Ok(Program {
+            name: "main.wasm".into(),
+            digest,
+            wasm,
+            cache: opts.cache.clone(),
+            fuel: opts.fuel,
+            compiled,
+            outcome,
+        })
+    }
+
+    /// Reads and compiles the module at `path` (its file name is the guest's argv[0]).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Program, Error> {
+        Program::from_file_with(path, &ProgramOptions::default())
+    }
+
+    /// As `from_file`, with a cache policy and the fuel to compile for.
+    pub fn from_file_with(path: impl AsRef<Path>, opts: &ProgramOptions) -> Result<Program, Error> {
+        let path = path.as_ref();
+        let input = || ErrorInput::Module(path.to_path_buf());
+        let bytes = std::fs::read(path).map_err(|e| Error::input(input(), e))?;
+        let mut p = Program::new(bytes.into(), opts).map_err(|e| match e {
+            Error::Compile(m) => Error::input(input(), format!("not a valid wasm module: {m}")),
+            other => other,
+        })?;
+        if let Some(n) = path.file_name() {
+            p.name = n.to_string_lossy().into_owned();
+        }
+        Ok(p)
+    }
+
+    /// The guest's default argv[0]: the module's file name, or `main.wasm`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the code compiled up front came from (memory, disk cache, or a compilation).
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.outcome
+    }
+
+    /// The module and its engine for a run under `fuel`.
+    pub(super) fn for_fuel(&self, fuel: Option<u64>) -> Result<Compiled, Error> {
+        if fuel == self.fuel {
+            return Ok(self.compiled.clone());
+        }
+        compile(&self.digest, &self.wasm, fuel, &self.cache).map(|(c, _)| c)
+    }
+}
+
+/// The module for `wasm` compiled under `fuel`: from memory, from disk, or compiled now.
+fn compile(
+    digest: &[u8; 32],
+    wasm: &[u8],
+    fuel: Option<u64>,
+    policy: &CachePolicy,
+) -> Result<(Compiled, CacheOutcome), Error> {
+    if let Some(c) = MODULES.get(&(*digest, fuel)) {
+        return Ok((c.clone(), CacheOutcome::Memory));
+    }
+    let engine = match fuel {
+        Some(fuel) => metered_engine(fuel),
+        None => ENGINE.clone(),
+    };
+    // The fuel is compiled into the metered code, so it is part of the entry's key.
+    let settings = fuel.map(|f| format!("fuel={f}")).unwrap_or_default();
+    let dir = policy.disk_dir();
+    let (module, outcome) =
+        cache::load_or_compile(&engine, wasm, digest, &settings, dir.as_deref())?;
+    let c = MODULES
+        .entry((*digest, fuel))
+        .or_insert((module, engine))
+        .clone();
+    Ok((c, outcome))
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("name", &self.name)
+            .field("bytes", &self.wasm.len())
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
