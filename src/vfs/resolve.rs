@@ -50,21 +50,105 @@ pub struct Resolved {
     pub trailing_slash: bool,
 }
 
-/// Checks a guest path before resolution: `ENOENT` empty, `EINVAL` NUL, `ENAMETOOLONG`
-/// too long, `EILSEQ` not UTF-8, `EPERM` absolute.
+// Each refusal is named by its reason, so that every error site in the walk reads as the rule
+// it enforces; `#[cold]` keeps them out of the hot loop. The errnos are Linux's for the same
+// case, except that an escape is `EPERM` where `openat2(RESOLVE_BENEATH)` says `EXDEV`.
+
+/// An empty path names nothing (`ENOENT`).
+#[cold]
+fn empty_path() -> Errno {
+    Errno::Noent
+}
+
+/// A NUL byte would cut the path short in any C string (`EINVAL`).
+#[cold]
+fn nul_in_path() -> Errno {
+    Errno::Inval
+}
+
+/// The path is `MAX_PATH` bytes or longer (`ENAMETOOLONG`).
+#[cold]
+fn path_too_long() -> Errno {
+    Errno::Nametoolong
+}
+
+/// One component is longer than `MAX_NAME` (`ENAMETOOLONG`).
+#[cold]
+fn name_too_long() -> Errno {
+    Errno::Nametoolong
+}
+
+/// Names are UTF-8 strings in WASI (`EILSEQ`).
+#[cold]
+fn not_utf8() -> Errno {
+    Errno::Ilseq
+}
+
+/// An absolute path would start outside every base (`EPERM`).
+#[cold]
+fn absolute_path() -> Errno {
+    Errno::Perm
+}
+
+/// An absolute symlink target, in a filesystem whose policy refuses them (`EPERM`).
+#[cold]
+fn absolute_symlink() -> Errno {
+    Errno::Perm
+}
+
+/// A step above the base, or a result (or failure) outside it (`EPERM`).
+#[cold]
+fn escape_attempt() -> Errno {
+    Errno::Perm
+}
+
+/// More than `MAX_SYMLINK_EXPANSIONS` symlinks expanded (`ELOOP`).
+#[cold]
+fn too_many_symlinks() -> Errno {
+    Errno::Loop
+}
+
+/// A symlink with an empty target names nothing (`ENOENT`, as Linux).
+#[cold]
+fn empty_symlink_target() -> Errno {
+    Errno::Noent
+}
+
+/// Something used as a directory is not one: the base, a component before the last, or a
+/// final component followed by a slash (`ENOTDIR`).
+#[cold]
+fn not_a_directory() -> Errno {
+    Errno::Notdir
+}
+
+/// A directory on the way does not exist (`ENOENT`).
+#[cold]
+fn not_found() -> Errno {
+    Errno::Noent
+}
+
+/// `O_CREAT` of a path ending in a slash asks for a directory `open` cannot make (`EISDIR`,
+/// as Linux, before the name is looked up).
+#[cold]
+fn create_with_trailing_slash() -> Errno {
+    Errno::Isdir
+}
+
+/// Checks a guest path (or a symlink target) before use: `ENOENT` empty, `EINVAL` NUL,
+/// `ENAMETOOLONG` too long, `EILSEQ` not UTF-8, `EPERM` absolute.
 pub fn check_path(path: &[u8]) -> Result<&str> {
     if path.is_empty() {
-        return Err(Errno::Noent);
+        return Err(empty_path());
     }
     if path.contains(&0) {
-        return Err(Errno::Inval);
+        return Err(nul_in_path());
     }
     if path.len() >= MAX_PATH {
-        return Err(Errno::Nametoolong);
+        return Err(path_too_long());
     }
-    let path = std::str::from_utf8(path).map_err(|_| Errno::Ilseq)?;
+    let path = std::str::from_utf8(path).map_err(|_| not_utf8())?;
     if path.starts_with('/') {
-        return Err(Errno::Perm);
+        return Err(absolute_path());
     }
     Ok(path)
 }
@@ -92,7 +176,7 @@ impl Cursor<'_> {
 impl Vfs {
     /// The directory entry `name` of `dir` with the entry's own name handle.
     fn entry_of(&self, dir: NodeId, name: &str) -> Result<(NodeId, Arc<str>)> {
-        let (n, _) = self.lookup_entry(dir, name)?.ok_or(Errno::Noent)?;
+        let (n, _) = self.lookup_entry(dir, name)?.ok_or_else(not_found)?;
         Ok((dir, n))
     }
 
@@ -112,7 +196,7 @@ impl Vfs {
     ) -> Result<Resolved> {
         let path = check_path(path)?;
         if !self.node(base)?.is_dir() {
-            return Err(Errno::Notdir);
+            return Err(not_a_directory());
         }
         let mut stack: Vec<NodeId> = Vec::with_capacity(16);
         stack.push(base);
@@ -134,7 +218,7 @@ impl Vfs {
                 Ok(r)
             }
             Err(e) if beneath => Err(e),
-            _ => Err(Errno::Perm),
+            _ => Err(escape_attempt()),
         }
     }
 
@@ -197,17 +281,17 @@ impl Vfs {
                         if *from_root {
                             continue; // the root's parent is the root
                         }
-                        return Err(Errno::Perm);
+                        return Err(escape_attempt());
                     }
                     stack.pop();
                     top_node = None;
                 }
                 name => {
                     if create && is_last && trailing_slash {
-                        return Err(Errno::Isdir);
+                        return Err(create_with_trailing_slash());
                     }
                     if name.len() > MAX_NAME {
-                        return Err(Errno::Nametoolong);
+                        return Err(name_too_long());
                     }
                     // Only an id per component (no name handle to count): the name handle
                     // is fetched once, for the final entry (`entry_of`).
@@ -224,7 +308,7 @@ impl Vfs {
                                 trailing_slash,
                             });
                         }
-                        None => return Err(Errno::Noent),
+                        None => return Err(not_found()),
                     };
                     if let NodeKind::Symlink(target) = &node.kind {
                         let expand = !is_last
@@ -236,14 +320,14 @@ impl Vfs {
                         if expand {
                             expansions += 1;
                             if expansions > MAX_SYMLINK_EXPANSIONS {
-                                return Err(Errno::Loop);
+                                return Err(too_many_symlinks());
                             }
                             if target.is_empty() {
-                                return Err(Errno::Noent);
+                                return Err(empty_symlink_target());
                             }
                             if target.starts_with('/') {
                                 if !self.fs(found)?.abs_symlinks_in_root() {
-                                    return Err(Errno::Perm);
+                                    return Err(absolute_symlink());
                                 }
                                 *from_root = true;
                                 stack.clear();
@@ -273,7 +357,7 @@ impl Vfs {
                         // A non-directory can only end the path, and not with a slash
                         // (which `Follow::Entry` leaves to its caller).
                         if !is_last || (trailing_slash && follow != Follow::Entry) {
-                            return Err(Errno::Notdir);
+                            return Err(not_a_directory());
                         }
                     }
                     if is_last {
