@@ -10,7 +10,7 @@ use super::data::FileData;
 use super::error::{Errno, Result};
 use super::memfs::{DirEntry, MemFs};
 use super::node::{Node, NodeKind, SetTime, Stat};
-use super::resolve::{Follow, MAX_PATH, Resolved};
+use super::resolve::{Follow, Resolved, check_path};
 use crate::limits::Budget;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -368,21 +368,11 @@ impl Vfs {
         self.fs_mut(to_dir)?.link(to_dir.ino, &to_name, src.ino)
     }
 
-    /// Creates the symlink `path` holding `target`; absolute targets are refused (`EPERM`).
+    /// Creates the symlink `path` holding `target`. The target is checked as a path would be
+    /// (`check_path`): in particular absolute targets are refused (`EPERM`), so only host-side
+    /// code (images, host trees) ever puts one in a filesystem.
     pub fn symlink(&mut self, target: &[u8], base: NodeId, path: &[u8]) -> Result<NodeId> {
-        if target.is_empty() {
-            return Err(Errno::Noent);
-        }
-        if target.contains(&0) {
-            return Err(Errno::Inval);
-        }
-        if target.len() >= MAX_PATH {
-            return Err(Errno::Nametoolong);
-        }
-        let target = std::str::from_utf8(target).map_err(|_| Errno::Ilseq)?;
-        if target.starts_with('/') {
-            return Err(Errno::Perm);
-        }
+        let target = check_path(target)?;
         let (r, dir, name) = self.new_entry(base, path)?;
         if r.trailing_slash {
             return Err(Errno::Noent);
