@@ -17,4 +17,4 @@ pub use error::{Errno, Result};
 pub use memfs::MemFs;
 pub use namespace::{NodeId, OpenOptions, Vfs};
 pub use node::{FileType, SetTime, Stat};
-pub use resolve::Follow;
+pub use resolve::{AbsoluteSymlinks, Follow};

@@ -6,11 +6,12 @@
 //! (`a/../../base/a` fails). `..` pops a stack of the directories actually walked through, so
 //! `link/..` is the parent of the link's target, and a concurrent rename cannot move the walk
 //! outside. Symlinks are expanded when met, at most `MAX_SYMLINK_EXPANSIONS` times. Absolute
-//! paths fail with `EPERM`, and so do absolute symlink targets, except in filesystems marked
-//! `abs_symlinks_in_root` (images, host trees): there a target like `/usr/bin/python3.12`
-//! resolves from the namespace root, as `openat2(RESOLVE_IN_ROOT)` would, and the walk may
-//! pass outside `base` on the way, but it must end inside `base`'s subtree: a result outside
-//! it, or any error met while outside it, is `EPERM`. No panics, no unbounded allocation.
+//! paths fail with `EPERM`, and so do absolute symlink targets, except in filesystems made
+//! with `AbsoluteSymlinks::InRoot` (images, host trees): there a target like
+//! `/usr/bin/python3.12` resolves from the namespace root, as `openat2(RESOLVE_IN_ROOT)`
+//! would, and the walk may pass outside `base` on the way, but it must end inside `base`'s
+//! subtree: a result outside it, or any error met while outside it, is `EPERM`. No panics,
+//! no unbounded allocation.
 
 use super::error::{Errno, Result};
 use super::namespace::{NodeId, Vfs};
@@ -23,6 +24,21 @@ pub const MAX_SYMLINK_EXPANSIONS: u32 = 40;
 pub const MAX_PATH: usize = 4096;
 /// Longest single component, as Linux's `NAME_MAX`.
 pub const MAX_NAME: usize = 255;
+
+/// What resolution does with a symlink whose target is absolute (`/usr/bin/python3.12`): a
+/// property of the filesystem holding the link, given when it is made
+/// (`MemFs::with_absolute_symlinks`). A guest can never create an absolute symlink
+/// (`Vfs::symlink` refuses), so this only matters for trees made on the host side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AbsoluteSymlinks {
+    /// Following one fails with `EPERM`, as an absolute path does.
+    #[default]
+    Refuse,
+    /// The target resolves from the namespace root, as under `openat2(RESOLVE_IN_ROOT)`; the
+    /// resolution must still end beneath its base. For images and host trees, which are full
+    /// of links like `/usr/bin/python3 -> /usr/bin/python3.12`.
+    InRoot,
+}
 
 /// Whether the final component is followed when it is a symlink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,7 +342,7 @@ impl Vfs {
                                 return Err(empty_symlink_target());
                             }
                             if target.starts_with('/') {
-                                if !self.fs(found)?.abs_symlinks_in_root() {
+                                if self.fs(found)?.absolute_symlinks() == AbsoluteSymlinks::Refuse {
                                     return Err(absolute_symlink());
                                 }
                                 *from_root = true;
