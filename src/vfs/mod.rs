@@ -15,6 +15,6 @@ pub use clock::{Clock, SteppingClock, SystemClock};
 pub use data::FileData;
 pub use error::{Errno, Result};
 pub use memfs::MemFs;
-pub use namespace::{NodeId, OpenOptions, Vfs};
-pub use node::{FileType, SetTime, Stat};
+pub use namespace::{OpenOptions, Vfs};
+pub use node::{FileType, NodeId, SetTime, Stat};
 pub use resolve::{AbsoluteSymlinks, Follow};

@@ -9,18 +9,11 @@ use super::clock::{Clock, SystemClock};
 use super::data::FileData;
 use super::error::{Errno, Result};
 use super::memfs::{DirEntry, MemFs};
-use super::node::{Node, NodeKind, SetTime, Stat};
-use super::resolve::{Follow, Resolved, check_path};
+use super::node::{Node, NodeId, NodeKind, SetTime, Stat};
+use super::resolve::{self, AbsoluteSymlinks, Follow, Lookup, Resolved, check_path};
 use crate::limits::Budget;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// A node anywhere in the namespace: which filesystem, which inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId {
-    pub fs: u32,
-    pub ino: u64,
-}
 
 /// How `Vfs::open` treats the path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -161,39 +154,14 @@ impl Vfs {
         id
     }
 
-    /// The entry `name` in directory `dir` (whose node the caller already holds) and the node
-    /// it names: the resolver's step, one hash probe and one table lookup, no mount crossing,
-    /// no allocation.
-    pub(crate) fn child<'a>(
-        &'a self,
-        dir: NodeId,
-        dir_node: &Node,
-        name: &str,
-    ) -> Result<Option<(NodeId, &'a Node)>> {
-        let NodeKind::Dir(d) = &dir_node.kind else {
-            return Err(Errno::Notdir);
-        };
-        match d.entries.get(name) {
-            Some(ino) => Ok(Some((NodeId { fs: dir.fs, ino }, self.fs(dir)?.node(ino)?))),
-            None => Ok(None),
-        }
-    }
-
-    pub(crate) fn lookup_entry(
-        &self,
-        dir: NodeId,
-        name: &str,
-    ) -> Result<Option<(Arc<str>, NodeId)>> {
-        let fs = self.fs(dir)?;
-        Ok(fs
-            .dir(dir.ino)?
-            .entries
-            .get_entry(name)
-            .map(|(n, ino)| (n, NodeId { fs: dir.fs, ino })))
-    }
-
     pub fn stat_node(&self, id: NodeId) -> Result<Stat> {
         self.fs(id)?.stat(id.ino)
+    }
+
+    /// What `path` names beneath the directory `base`: the confined resolver (see
+    /// `resolve`), which every path operation here goes through.
+    pub fn resolve(&self, base: NodeId, path: &[u8], follow: Follow) -> Result<Resolved> {
+        resolve::beneath(self, base, path, follow, false)
     }
 
     /// Opens (and maybe creates or truncates) what `path` names; the node is retained and
@@ -214,7 +182,7 @@ impl Vfs {
         } else {
             Follow::No
         };
-        let r = self.resolve_at(base, path, follow, opts.create)?;
+        let r = resolve::beneath(self, base, path, follow, opts.create)?;
         let id = match r.node {
             Some(id) => {
                 if opts.create && opts.exclusive {
@@ -479,5 +447,27 @@ impl Vfs {
             };
         }
         Ok(cur)
+    }
+}
+
+/// The namespace as the resolver sees it.
+impl Lookup for Vfs {
+    #[inline]
+    fn root(&self) -> NodeId {
+        Vfs::root(self)
+    }
+
+    #[inline]
+    fn node(&self, id: NodeId) -> Result<&Node> {
+        Vfs::node(self, id)
+    }
+
+    #[inline]
+    fn through_mounts(&self, id: NodeId) -> NodeId {
+        Vfs::through_mounts(self, id)
+    }
+
+    fn absolute_symlinks(&self, id: NodeId) -> Result<AbsoluteSymlinks> {
+        Ok(self.fs(id)?.absolute_symlinks())
     }
 }
