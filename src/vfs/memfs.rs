@@ -1,11 +1,12 @@
 //! One in-memory filesystem: a slab of inodes addressed by inode number, and every operation
-//! WASI needs expressed on (directory inode, entry name). It knows nothing of paths: the
-//! resolver turns paths into inodes. Invariants: directories form a tree (no directory hard
-//! links), every directory's `parent` names the directory holding its entry, `nlink` counts
-//! entries (plus `.` and subdirectories' `..` for directories), and an inode is freed only when
-//! it has no entry and no open handle. Open handles and mount points are state of this
-//! filesystem's users, not of its nodes: they live beside the shared node table, so that
-//! opening a file or mounting on a directory of a fork does not copy (unshare) its node.
+//! WASI needs expressed on (directory inode, entry name). Paths are the resolver's business;
+//! a filesystem only carries the policy the resolver applies to its absolute symlinks.
+//! Invariants: directories form a tree (no directory hard links), every directory's `parent`
+//! names the directory holding its entry, `nlink` counts entries (plus `.` and
+//! subdirectories' `..` for directories), and an inode is freed only when it has no entry and
+//! no open handle. Open handles and mount points are state of this filesystem's users, not of
+//! its nodes: they live beside the shared node table, so that opening a file or mounting on a
+//! directory of a fork does not copy (unshare) its node.
 
 use super::clock::Clock;
 use super::data::FileData;

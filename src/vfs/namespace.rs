@@ -1,9 +1,9 @@
-//! The namespace a sandbox sees: several filesystems, one of them the root, the others
-//! mounted on directories. Path-level operations live here: each resolves its path with the
-//! confined resolver, then acts on (directory, name) in the filesystem that holds it.
-//! Renames and links never cross filesystems (`EXDEV`). Where WASI leaves an error open,
-//! each operation makes Linux's checks in Linux's order (tests/vfs_props.rs compares them
-//! with the kernel).
+//! The namespace a sandbox sees: filesystems, one the root and the others mounted on
+//! directories, and every path operation. Each resolves its path with the confined resolver
+//! (giving it this namespace as a `resolve::Lookup`), then acts on (directory, name) in the
+//! filesystem holding it; renames and links never cross filesystems (`EXDEV`). Where WASI
+//! leaves an error open, the checks are Linux's, in Linux's order (tests/vfs_props.rs
+//! compares them with the kernel).
 
 use super::clock::{Clock, SystemClock};
 use super::data::FileData;
@@ -158,8 +158,8 @@ impl Vfs {
         self.fs(id)?.stat(id.ino)
     }
 
-    /// What `path` names beneath the directory `base`: the confined resolver (see
-    /// `resolve`), which every path operation here goes through.
+    /// What `path` names beneath the directory `base`, by the confined resolver every path
+    /// operation here goes through: the result never lies outside `base`'s subtree.
     pub fn resolve(&self, base: NodeId, path: &[u8], follow: Follow) -> Result<Resolved> {
         resolve::beneath(self, base, path, follow, false)
     }

@@ -1,17 +1,7 @@
-//! The confined path resolver: turns (base directory, relative path) into a node, walking
-//! node handles one component at a time, never normalising the path string.
-//!
-//! Guarantees, for every byte string: the result lies in the subtree of `base` (crossing
-//! mounts beneath it) or is an error; no step ever stands above `base`, not even temporarily
-//! (`a/../../base/a` fails). `..` pops a stack of the directories actually walked through, so
-//! `link/..` is the parent of the link's target, and a concurrent rename cannot move the walk
-//! outside. Symlinks are expanded when met, at most `MAX_SYMLINK_EXPANSIONS` times. Absolute
-//! paths fail with `EPERM`, and so do absolute symlink targets, except in filesystems made
-//! with `AbsoluteSymlinks::InRoot` (images, host trees): there a target like
-//! `/usr/bin/python3.12` resolves from the namespace root, as `openat2(RESOLVE_IN_ROOT)`
-//! would, and the walk may pass outside `base` on the way, but it must end inside `base`'s
-//! subtree: a result outside it, or any error met while outside it, is `EPERM`. No panics,
-//! no unbounded allocation.
+//! The confined path resolver: (base directory, relative path) to node, walked one component
+//! at a time over node handles, never by rewriting the path text. For every byte string the
+//! result lies beneath the base or is an error, and no step ever stands above the base. It
+//! sees the namespace only through `Lookup`, which `Vfs` implements.
 
 use super::error::{Errno, Result};
 use super::node::{Node, NodeId, NodeKind};
@@ -203,9 +193,21 @@ pub(crate) trait Lookup {
     fn absolute_symlinks(&self, id: NodeId) -> Result<AbsoluteSymlinks>;
 }
 
-/// Resolves `path` beneath the directory `base` (see the module documentation). With
-/// `create` (for `O_CREAT`), a final component followed by a slash fails with `EISDIR` before
-/// it is looked up, as on Linux.
+/// Resolves `path` beneath the directory `base`.
+///
+/// The result lies in the subtree of `base` (crossing mounts beneath it) or is an error, and
+/// no step stands above `base`, not even for a moment (`a/../../base/a` fails). `..` pops a
+/// stack of the directories actually walked through, so `link/..` is the parent of the link's
+/// target and a directory renamed meanwhile cannot carry the walk outside. Symlinks are
+/// expanded when met, at most `MAX_SYMLINK_EXPANSIONS` times. Absolute paths are `EPERM`, and
+/// so are absolute symlink targets unless the link's filesystem is `AbsoluteSymlinks::InRoot`:
+/// then the target resolves from the namespace root, and the walk may pass outside `base` on
+/// the way but must end beneath it; a result outside, or any error met while outside, is
+/// `EPERM` (so nothing is learnt about what lies there). No panics; allocation is bounded by
+/// the path length and the expansion limit.
+///
+/// With `create` (for `O_CREAT`), a final component followed by a slash fails with `EISDIR`
+/// before it is looked up, as on Linux.
 pub(crate) fn beneath(
     ns: &impl Lookup,
     base: NodeId,
