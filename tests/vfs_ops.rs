@@ -7,7 +7,8 @@ use std::sync::Arc;
 use strata::vfs::memfs::{MAX_FILE_SIZE, MAX_LINKS, ROOT_INO};
 use strata::vfs::resolve::{MAX_NAME, MAX_PATH, MAX_SYMLINK_EXPANSIONS};
 use strata::vfs::{
-    Errno, FileType, Follow, MemFs, NodeId, OpenOptions, SetTime, SteppingClock, Vfs,
+    AbsoluteSymlinks, Errno, FileType, Follow, MemFs, NodeId, OpenOptions, SetTime, SteppingClock,
+    Vfs,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1651,8 +1652,7 @@ fn set_times_with_nothing_to_set_changes_nothing() {
 /// A root filesystem whose absolute symlinks resolve from the namespace root (as images and
 /// host trees are mounted), with `x/base/` as the base of the calls.
 fn image_vfs() -> (Vfs, NodeId, NodeId) {
-    let mut fs = MemFs::new(0, clock());
-    fs.set_abs_symlinks_in_root(true);
+    let fs = MemFs::new(0, clock()).with_absolute_symlinks(AbsoluteSymlinks::InRoot);
     let mut v = Vfs::with_root(fs, clock());
     let r = v.root();
     mkdir(&mut v, r, "x");

@@ -37,7 +37,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::Arc;
 use strata::vfs::{
-    Errno, FileType, Follow, MemFs, NodeId, OpenOptions, SetTime, Stat, SteppingClock, Vfs,
+    AbsoluteSymlinks, Errno, FileType, Follow, MemFs, NodeId, OpenOptions, SetTime, Stat,
+    SteppingClock, Vfs,
 };
 
 fn config() -> ProptestConfig {
@@ -403,9 +404,15 @@ struct Built {
 /// Builds `tree`; with `mounts`, its marked directories get filesystems mounted on them and
 /// its image flags take effect (absolute symlinks resolving from the namespace root).
 fn build_vfs(tree: &Tree, mounts: bool) -> Built {
-    let mut root_fs = MemFs::new(0, clock());
-    root_fs.set_abs_symlinks_in_root(mounts && tree.image_root);
-    let mut v = Vfs::with_root(root_fs, clock());
+    let new_fs = |image: bool| {
+        let policy = if image {
+            AbsoluteSymlinks::InRoot
+        } else {
+            AbsoluteSymlinks::Refuse
+        };
+        MemFs::new(0, clock()).with_absolute_symlinks(policy)
+    };
+    let mut v = Vfs::with_root(new_fs(mounts && tree.image_root), clock());
     let mut ids = vec![v.root()];
     let mut index = HashMap::from([(v.root(), 0)]);
     for (i, n) in tree.nodes.iter().enumerate().skip(1) {
@@ -415,9 +422,7 @@ fn build_vfs(tree: &Tree, mounts: bool) -> Built {
                 let d = v.mkdir(parent, n.name.as_bytes()).unwrap();
                 if mounts && *mount {
                     index.insert(d, i);
-                    let mut fs = MemFs::new(0, clock());
-                    fs.set_abs_symlinks_in_root(*image);
-                    v.mount(d, fs).unwrap()
+                    v.mount(d, new_fs(*image)).unwrap()
                 } else {
                     d
                 }

@@ -24,7 +24,8 @@ use strata::vfs::dir::Ino;
 use strata::vfs::memfs::ROOT_INO;
 use strata::vfs::node::NodeKind;
 use strata::vfs::{
-    Errno, FileData, FileType, MemFs, NodeId, OpenOptions, SetTime, SteppingClock, Vfs,
+    AbsoluteSymlinks, Errno, FileData, FileType, MemFs, NodeId, OpenOptions, SetTime,
+    SteppingClock, Vfs,
 };
 
 const NAMES: &[&str] = &["a", "b", "c", "d", "e", "f", "l", "m"];
@@ -256,8 +257,8 @@ fn merge(model: &mut Model, spec: &MemFs, dir: Ino, at: &[String], layer: u8) {
 /// Side B: the model's tree by plain creates, in path order (parents first).
 fn build_flat(model: &Model) -> MemFs {
     let clock = Arc::new(SteppingClock::new(0, 1));
-    let mut fs = MemFs::new(1, clock);
-    fs.set_abs_symlinks_in_root(true); // as `stack` makes side A
+    // As side A's layers, loaded images.
+    let mut fs = MemFs::new(1, clock).with_absolute_symlinks(AbsoluteSymlinks::InRoot);
     let mut inos: HashMap<&[String], Ino> = HashMap::new();
     let mut links: HashMap<(u8, Ino), Ino> = HashMap::new();
     inos.insert(&[], ROOT_INO);

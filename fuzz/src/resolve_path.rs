@@ -12,7 +12,7 @@
 //!    trailing-slash flag.
 //!
 //! `reference` is written from `/work/shared/spec/path-resolution.md` and the resolver's
-//! documented extensions (errnos, `abs_symlinks_in_root`) over a plain map from namespace path
+//! documented extensions (errnos, `AbsoluteSymlinks::InRoot`) over a plain map from namespace path
 //! to node, where mounts are simply the mounted tree at the mount point's path: no inodes, no
 //! handles, symlink targets spliced into the remaining path text.
 
@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use strata::vfs::dir::Ino;
 use strata::vfs::memfs::ROOT_INO;
-use strata::vfs::{Errno, Follow, MemFs, NodeId, SteppingClock, Vfs};
+use strata::vfs::{AbsoluteSymlinks, Errno, Follow, MemFs, NodeId, SteppingClock, Vfs};
 
 const NAMES: &[&str] = &[
     "a", "b", "c", "d", "link", "loop", "x", "...", " ", ".hidden", "é", "a b",
@@ -101,8 +101,12 @@ pub type Tree = BTreeMap<Vec<String>, (Kind, NodeId)>;
 /// `tree` by path from its root; returns it with its directories other than the root.
 fn build_fs(fs: u32, image: bool, entries: &[Entry], tree: &mut Tree) -> (MemFs, Vec<Ino>) {
     let clock = Arc::new(SteppingClock::new(0, 1));
-    let mut m = MemFs::new(u64::from(fs) + 1, clock);
-    m.set_abs_symlinks_in_root(image);
+    let policy = if image {
+        AbsoluteSymlinks::InRoot
+    } else {
+        AbsoluteSymlinks::Refuse
+    };
+    let mut m = MemFs::new(u64::from(fs) + 1, clock).with_absolute_symlinks(policy);
     let id = |ino| NodeId { fs, ino };
     tree.insert(Vec::new(), (Kind::Dir, id(ROOT_INO)));
     let mut dirs: Vec<(Ino, Vec<String>)> = vec![(ROOT_INO, Vec::new())];

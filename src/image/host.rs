@@ -44,7 +44,9 @@ fn keep_meta(vfs: &mut Vfs, id: NodeId, meta: &std::fs::Metadata) -> Result<(), 
     )
 }
 
-/// Copies the tree under `host` into the directory `at` of `vfs`.
+/// Copies the tree under `host` into the directory `at` of `vfs`. Absolute host symlinks
+/// resolve (from the namespace root) only if the filesystem holding `at` was made with
+/// `AbsoluteSymlinks::InRoot`; otherwise following them is `EPERM`.
 pub fn import_dir(vfs: &mut Vfs, at: NodeId, host: &Path) -> Result<(), HostImportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();

@@ -286,12 +286,11 @@ fn copy_tree(
     Ok(())
 }
 
-/// Stacks OCI layers, lowest first, into one writable filesystem (a fork of the first).
+/// Stacks OCI layers, lowest first, into one writable filesystem (a fork of the first, so
+/// with its absolute-symlink policy: `InRoot` for loaded images).
 pub fn stack<L: std::borrow::Borrow<Image>>(layers: &[L]) -> Result<MemFs> {
     let (first, rest) = layers.split_first().ok_or(Errno::Inval)?;
     let mut fs = first.borrow().fs.fork();
-    // Root filesystems are full of absolute symlinks (`/usr/bin/python3 -> /usr/bin/...`).
-    fs.set_abs_symlinks_in_root(true);
     // Whiteouts in the lowest layer hide nothing; its opaque markers neither.
     for layer in rest {
         apply_layer(&mut fs, layer.borrow())?;

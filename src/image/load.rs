@@ -59,7 +59,7 @@ use super::tarparse::{Kind, Member, Walked, Walker, normalize};
 use crate::vfs::dir::Ino;
 use crate::vfs::memfs::ROOT_INO;
 use crate::vfs::node::NodeKind;
-use crate::vfs::{Clock, Errno, FileData, MemFs, SetTime, SystemClock};
+use crate::vfs::{AbsoluteSymlinks, Clock, Errno, FileData, MemFs, SetTime, SystemClock};
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
@@ -140,7 +140,9 @@ pub struct LoadStats {
     pub end_marker: bool,
 }
 
-/// A loaded image: a frozen, read-only filesystem, plus OCI whiteouts when asked for.
+/// A loaded image: a frozen, read-only filesystem, plus OCI whiteouts when asked for. Its
+/// absolute symlinks resolve from the namespace root (`AbsoluteSymlinks::InRoot`): root
+/// filesystems are full of them (`/usr/bin/python3 -> /usr/bin/python3.12`).
 #[derive(Debug)]
 pub struct Image {
     pub fs: MemFs,
@@ -375,7 +377,7 @@ fn build(buf: Bytes, gzip: bool, opts: &LoadOptions) -> Result<Image, ImageError
         inner: opts.clock.clone(),
     });
     let mut tree = Tree {
-        fs: MemFs::new(0, clock.clone()),
+        fs: MemFs::new(0, clock.clone()).with_absolute_symlinks(AbsoluteSymlinks::InRoot),
         clock,
         oci: opts.oci_whiteouts,
         limits: opts.limits,

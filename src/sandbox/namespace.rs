@@ -6,7 +6,7 @@
 use super::{DirLayer, ImageLayer, ImageSource, Mode};
 use crate::image::{Image, ImageCache, LoadOptions, stack};
 use crate::runtime::{Error, ErrorInput};
-use crate::vfs::{Clock, FileData, MemFs, NodeId, Vfs};
+use crate::vfs::{AbsoluteSymlinks, Clock, FileData, MemFs, NodeId, Vfs};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -104,7 +104,12 @@ pub(super) fn assemble(
             }
             vfs
         }
-        None => Vfs::new(clock.clone()),
+        // Host trees merged into it (`dir` at `/`) bring absolute symlinks; guests cannot
+        // make any, so the policy only ever applies to imported ones.
+        None => Vfs::with_root(
+            MemFs::new(1, clock.clone()).with_absolute_symlinks(AbsoluteSymlinks::InRoot),
+            clock.clone(),
+        ),
     };
     let mut mounts = vec![("/".to_string(), vfs.root())];
     for (comps, group) in &groups {
@@ -130,14 +135,10 @@ pub(super) fn assemble(
         // `/` merges the host tree into the root (over any image there); anywhere else the
         // tree gets a filesystem of its own, mounted over what the image had at that path.
         let target = if comps.is_empty() {
-            if let Ok(fs) = vfs.fs_mut(root) {
-                fs.set_abs_symlinks_in_root(true);
-            }
             root
         } else {
-            let mut fs = MemFs::new(0, clock.clone());
             // Host symlinks are read as text and resolved inside the namespace only.
-            fs.set_abs_symlinks_in_root(true);
+            let fs = MemFs::new(0, clock.clone()).with_absolute_symlinks(AbsoluteSymlinks::InRoot);
             let id = vfs
                 .mkdir_all(root, &path)
                 .and_then(|at| vfs.mount(at, fs))

@@ -1,11 +1,12 @@
 //! One in-memory filesystem: a slab of inodes addressed by inode number, and every operation
-//! WASI needs expressed on (directory inode, entry name). It knows nothing of paths: the
-//! resolver turns paths into inodes. Invariants: directories form a tree (no directory hard
-//! links), every directory's `parent` names the directory holding its entry, `nlink` counts
-//! entries (plus `.` and subdirectories' `..` for directories), and an inode is freed only when
-//! it has no entry and no open handle. Open handles and mount points are state of this
-//! filesystem's users, not of its nodes: they live beside the shared node table, so that
-//! opening a file or mounting on a directory of a fork does not copy (unshare) its node.
+//! WASI needs expressed on (directory inode, entry name). Paths are the resolver's business;
+//! a filesystem only carries the policy the resolver applies to its absolute symlinks.
+//! Invariants: directories form a tree (no directory hard links), every directory's `parent`
+//! names the directory holding its entry, `nlink` counts entries (plus `.` and
+//! subdirectories' `..` for directories), and an inode is freed only when it has no entry and
+//! no open handle. Open handles and mount points are state of this filesystem's users, not of
+//! its nodes: they live beside the shared node table, so that opening a file or mounting on a
+//! directory of a fork does not copy (unshare) its node.
 
 use super::budget::{Budget, INODE_COST, LINK_COST};
 use super::clock::Clock;
@@ -13,6 +14,7 @@ use super::data::FileData;
 use super::dir::{Dir, FastHash, Ino};
 use super::error::{Errno, Result};
 use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
+use super::resolve::AbsoluteSymlinks;
 use super::table::NodeTable;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -41,8 +43,8 @@ pub struct MemFs {
     mounted: HashSet<Ino, FastHash>,
     dev: u64,
     readonly: bool,
-    /// Absolute symlink targets here resolve from the namespace root (see `resolve`).
-    abs_symlinks_in_root: bool,
+    /// What resolution does with absolute symlink targets held here.
+    absolute_symlinks: AbsoluteSymlinks,
     clock: Arc<dyn Clock>,
     /// The run's memory and inode accounts (see `crate::limits`), shared with the other
     /// filesystems of its namespace; `None`: nothing is counted.
@@ -61,7 +63,8 @@ struct Charged {
 }
 
 impl MemFs {
-    /// An empty filesystem (just a root directory) with device id `dev`.
+    /// An empty filesystem (just a root directory) with device id `dev`, refusing absolute
+    /// symlink targets (see `with_absolute_symlinks`).
     pub fn new(dev: u64, clock: Arc<dyn Clock>) -> Self {
         let now = clock.now_ns();
         let root = Node::new(
@@ -83,7 +86,7 @@ impl MemFs {
             mounted: HashSet::default(),
             dev,
             readonly: false,
-            abs_symlinks_in_root: false,
+            absolute_symlinks: AbsoluteSymlinks::Refuse,
             clock,
             budget: None,
             charged: HashMap::default(),
@@ -113,14 +116,9 @@ impl MemFs {
         self.readonly
     }
 
-    /// True if absolute symlink targets in this filesystem resolve from the namespace root
-    /// (images and host trees, which are full of them) instead of failing with `EPERM`.
-    pub fn abs_symlinks_in_root(&self) -> bool {
-        self.abs_symlinks_in_root
-    }
-
-    pub fn set_abs_symlinks_in_root(&mut self, on: bool) {
-        self.abs_symlinks_in_root = on;
+    /// What resolution does with absolute symlink targets held here.
+    pub fn absolute_symlinks(&self) -> AbsoluteSymlinks {
+        self.absolute_symlinks
     }
 
     /// Makes every later modification fail with `EROFS`.
@@ -717,6 +715,13 @@ impl MemFs {
     /// Live inodes in inode order.
     pub fn nodes(&self) -> impl Iterator<Item = (Ino, &Node)> {
         self.nodes.iter()
+    }
+
+    /// The same filesystem, resolving absolute symlink targets as `policy` says. Images from
+    /// `image::load` are made `InRoot`; forks keep their original's policy.
+    pub fn with_absolute_symlinks(mut self, policy: AbsoluteSymlinks) -> Self {
+        self.absolute_symlinks = policy;
+        self
     }
 
     /// The same filesystem under another device id.

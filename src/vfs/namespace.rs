@@ -1,26 +1,19 @@
-//! The namespace a sandbox sees: several filesystems, one of them the root, the others
-//! mounted on directories. Path-level operations live here: each resolves its path with the
-//! confined resolver, then acts on (directory, name) in the filesystem that holds it.
-//! Renames and links never cross filesystems (`EXDEV`). Where WASI leaves an error open,
-//! each operation makes Linux's checks in Linux's order (tests/vfs_props.rs compares them
-//! with the kernel).
+//! The namespace a sandbox sees: filesystems, one the root and the others mounted on
+//! directories, and every path operation. Each resolves its path with the confined resolver
+//! (giving it this namespace as a `resolve::Lookup`), then acts on (directory, name) in the
+//! filesystem holding it; renames and links never cross filesystems (`EXDEV`). Where WASI
+//! leaves an error open, the checks are Linux's, in Linux's order (tests/vfs_props.rs
+//! compares them with the kernel).
 
 use super::budget::Budget;
 use super::clock::{Clock, SystemClock};
 use super::data::FileData;
 use super::error::{Errno, Result};
 use super::memfs::{DirEntry, MemFs};
-use super::node::{Node, NodeKind, SetTime, Stat};
-use super::resolve::{Follow, MAX_PATH, Resolved};
+use super::node::{Node, NodeId, NodeKind, SetTime, Stat};
+use super::resolve::{self, AbsoluteSymlinks, Follow, Lookup, Resolved, check_path};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// A node anywhere in the namespace: which filesystem, which inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId {
-    pub fs: u32,
-    pub ino: u64,
-}
 
 /// How `Vfs::open` treats the path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -161,39 +154,14 @@ impl Vfs {
         id
     }
 
-    /// The entry `name` in directory `dir` (whose node the caller already holds) and the node
-    /// it names: the resolver's step, one hash probe and one table lookup, no mount crossing,
-    /// no allocation.
-    pub(crate) fn child<'a>(
-        &'a self,
-        dir: NodeId,
-        dir_node: &Node,
-        name: &str,
-    ) -> Result<Option<(NodeId, &'a Node)>> {
-        let NodeKind::Dir(d) = &dir_node.kind else {
-            return Err(Errno::Notdir);
-        };
-        match d.entries.get(name) {
-            Some(ino) => Ok(Some((NodeId { fs: dir.fs, ino }, self.fs(dir)?.node(ino)?))),
-            None => Ok(None),
-        }
-    }
-
-    pub(crate) fn lookup_entry(
-        &self,
-        dir: NodeId,
-        name: &str,
-    ) -> Result<Option<(Arc<str>, NodeId)>> {
-        let fs = self.fs(dir)?;
-        Ok(fs
-            .dir(dir.ino)?
-            .entries
-            .get_entry(name)
-            .map(|(n, ino)| (n, NodeId { fs: dir.fs, ino })))
-    }
-
     pub fn stat_node(&self, id: NodeId) -> Result<Stat> {
         self.fs(id)?.stat(id.ino)
+    }
+
+    /// What `path` names beneath the directory `base`, by the confined resolver every path
+    /// operation here goes through: the result never lies outside `base`'s subtree.
+    pub fn resolve(&self, base: NodeId, path: &[u8], follow: Follow) -> Result<Resolved> {
+        resolve::beneath(self, base, path, follow, false)
     }
 
     /// Opens (and maybe creates or truncates) what `path` names; the node is retained and
@@ -214,7 +182,7 @@ impl Vfs {
         } else {
             Follow::No
         };
-        let r = self.resolve_at(base, path, follow, opts.create)?;
+        let r = resolve::beneath(self, base, path, follow, opts.create)?;
         let id = match r.node {
             Some(id) => {
                 if opts.create && opts.exclusive {
@@ -368,21 +336,11 @@ impl Vfs {
         self.fs_mut(to_dir)?.link(to_dir.ino, &to_name, src.ino)
     }
 
-    /// Creates the symlink `path` holding `target`; absolute targets are refused (`EPERM`).
+    /// Creates the symlink `path` holding `target`. The target is checked as a path would be
+    /// (`check_path`): in particular absolute targets are refused (`EPERM`), so only host-side
+    /// code (images, host trees) ever puts one in a filesystem.
     pub fn symlink(&mut self, target: &[u8], base: NodeId, path: &[u8]) -> Result<NodeId> {
-        if target.is_empty() {
-            return Err(Errno::Noent);
-        }
-        if target.contains(&0) {
-            return Err(Errno::Inval);
-        }
-        if target.len() >= MAX_PATH {
-            return Err(Errno::Nametoolong);
-        }
-        let target = std::str::from_utf8(target).map_err(|_| Errno::Ilseq)?;
-        if target.starts_with('/') {
-            return Err(Errno::Perm);
-        }
+        let target = check_path(target)?;
         let (r, dir, name) = self.new_entry(base, path)?;
         if r.trailing_slash {
             return Err(Errno::Noent);
@@ -489,5 +447,27 @@ impl Vfs {
             };
         }
         Ok(cur)
+    }
+}
+
+/// The namespace as the resolver sees it.
+impl Lookup for Vfs {
+    #[inline]
+    fn root(&self) -> NodeId {
+        Vfs::root(self)
+    }
+
+    #[inline]
+    fn node(&self, id: NodeId) -> Result<&Node> {
+        Vfs::node(self, id)
+    }
+
+    #[inline]
+    fn through_mounts(&self, id: NodeId) -> NodeId {
+        Vfs::through_mounts(self, id)
+    }
+
+    fn absolute_symlinks(&self, id: NodeId) -> Result<AbsoluteSymlinks> {
+        Ok(self.fs(id)?.absolute_symlinks())
     }
 }

@@ -1,9 +1,17 @@
-//! Inodes: what every filesystem object carries (kind, link count, mode, times) and the
-//! `Stat` snapshot handed to callers. Times are nanoseconds since the Unix epoch.
+//! Inodes: what every filesystem object carries (kind, link count, mode, times), the `Stat`
+//! snapshot handed to callers, and `NodeId`, which names a node across the filesystems of a
+//! namespace. Times are nanoseconds since the Unix epoch.
 
 use super::data::FileData;
 use super::dir::{Dir, Ino};
 use std::sync::Arc;
+
+/// A node anywhere in a namespace: which filesystem (its index there), which inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub fs: u32,
+    pub ino: Ino,
+}
 
 /// The type of a filesystem object, numbered as WASI's `filetype`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
