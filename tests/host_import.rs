@@ -169,3 +169,20 @@ fn many_names_and_inode_numbers_are_deterministic() {
     assert!(first.iter().all(|&x| x == first[0]), "{first:?}");
     assert_eq!(first[0].1, 6);
 }
+
+#[test]
+fn error_messages_escape_host_names() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"evil\x1b[31m\nfake line\xff");
+    std::fs::write(t.path().join(name), b"x").unwrap();
+    let mut vfs = Vfs::new(Arc::new(SystemClock));
+    let root = vfs.root();
+    let e = strata::image::host::import_dir(&mut vfs, root, t.path()).unwrap_err();
+    let msg = e.to_string();
+    assert!(!msg.chars().any(char::is_control), "{msg:?}");
+    assert!(
+        msg.ends_with(r#"/evil\u{1b}[31m\nfake line\xff": name is not UTF-8"#),
+        "{msg}"
+    );
+}

@@ -10,6 +10,7 @@
 //! to the same host file from outside the imported tree are not counted, because the guest
 //! cannot see them (`nlink` is the number of names the guest can reach).
 
+use super::error::quoted_path;
 use crate::vfs::data::DataSource;
 use crate::vfs::{Errno, FileData, NodeId, SetTime, Vfs};
 use std::collections::HashMap;
@@ -18,14 +19,14 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostImportError {
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", quoted_path(.path))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: name is not UTF-8")]
+    #[error("{}: name is not UTF-8", quoted_path(.path))]
     NonUtf8 { path: PathBuf },
-    #[error("{path}: {errno}")]
+    #[error("{}: {errno}", quoted_path(.path))]
     Vfs { path: PathBuf, errno: Errno },
 }
 

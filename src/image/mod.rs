@@ -12,7 +12,7 @@ pub mod load;
 mod tarparse;
 
 pub use cache::ImageCache;
-pub use error::{EntryProblem, ExportError, ImageError};
+pub use error::{EntryProblem, ExportError, ImageError, Quoted, quoted, quoted_path};
 pub use export::{ExportOptions, export_memfs, export_vfs};
 pub use layers::{Deletions, apply_layer, diff_into, stack, write_diff};
 pub use limits::Limits;
