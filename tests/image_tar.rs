@@ -899,7 +899,8 @@ fn devices_and_fifos_are_skipped_and_counted() {
 fn bad_names_are_rejected() {
     let e = load_err(Tar::default().typed(b"caf\xe9/x", b'0').finish());
     assert_eq!(problem(&e), ("caf\u{fffd}/x", &EntryProblem::NotUtf8));
-    assert!(e.to_string().contains("caf\u{fffd}/x"));
+    // The message shows the byte itself, escaped.
+    assert!(e.to_string().contains(r#""caf\xe9/x""#), "{e}");
 
     let e = load_err(
         Tar::default()
@@ -1657,4 +1658,120 @@ fn archives_written_by_gnu_tar_in_every_format() {
         assert_eq!(*fs.readlink(ino(fs, "long-sym")).unwrap(), "t".repeat(130));
         assert_eq!(kind(fs, "empty"), FileType::Directory, "{format}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error messages
+
+/// A name with a terminal escape, a newline, a DEL and a byte that is not UTF-8.
+const HOSTILE: &[u8] = b"evil\x1b[31m\nfake line\x7f\xff";
+
+/// The message is one line of printable text showing every hostile byte escaped.
+fn assert_escaped(e: &dyn std::fmt::Display) {
+    let msg = e.to_string();
+    assert!(
+        !msg.bytes().any(|b| b < 0x20 || b == 0x7f),
+        "raw control byte in {msg:?}"
+    );
+    assert!(
+        !msg.chars().any(char::is_control),
+        "control character in {msg:?}"
+    );
+    assert!(msg.contains(r"\u{1b}[31m\nfake line\u{7f}"), "{msg}");
+}
+
+#[test]
+fn messages_escape_hostile_member_names() {
+    let mut hostile_dir = HOSTILE.to_vec();
+    hostile_dir.extend_from_slice(b"/../x");
+    let mut corrupt = Tar::default().typed(HOSTILE, b'0').finish();
+    corrupt[148] ^= 1; // the checksum field
+    let mut truncated = Tar::default();
+    truncated.raw(&header(HOSTILE, b'0', 600, b"", 0o644, 0), b"");
+    let truncated = truncated.0;
+    for (what, tar) in [
+        ("not UTF-8", Tar::default().typed(HOSTILE, b'0').finish()),
+        (
+            "not UTF-8, with ..",
+            Tar::default().typed(&hostile_dir, b'0').finish(),
+        ),
+        ("bad checksum", corrupt),
+        ("truncated", truncated),
+        (
+            "pax path",
+            Tar::default()
+                .pax(&[("path", &hostile_dir)])
+                .file("x", b"")
+                .finish(),
+        ),
+    ] {
+        let e = load_err(tar);
+        assert!(matches!(e, ImageError::Entry { .. }), "{what}: {e:?}");
+        assert_escaped(&e);
+        let msg = e.to_string();
+        assert!(msg.contains(r"\xff"), "{what}: {msg}");
+        assert!(msg.starts_with(r#"tar entry "evil\u{1b}"#), "{what}: {msg}");
+    }
+    // The exact bytes are kept for callers.
+    let e = load_err(Tar::default().typed(HOSTILE, b'0').finish());
+    assert_eq!(e.entry_bytes(), Some(HOSTILE));
+    assert_eq!(
+        e.to_string(),
+        r#"tar entry "evil\u{1b}[31m\nfake line\u{7f}\xff" (header at byte 0): name is not valid UTF-8"#
+    );
+}
+
+#[test]
+fn messages_escape_hostile_parent_and_link_target_names() {
+    // Valid UTF-8 with control characters: it gets past the name checks to where the parent
+    // or the link target is named.
+    let name = "evil\u{1b}[31m\nfake line\u{7f}";
+    let e = load_err(
+        Tar::default()
+            .symlink(name, "/etc")
+            .file(&format!("{name}/passwd"), b"x")
+            .finish(),
+    );
+    assert!(matches!(problem(&e).1, EntryProblem::ThroughSymlink { .. }));
+    assert_escaped(&e);
+    let e = load_err(
+        Tar::default()
+            .file(name, b"x")
+            .file(&format!("{name}/y"), b"x")
+            .finish(),
+    );
+    assert!(matches!(
+        problem(&e).1,
+        EntryProblem::ParentNotDirectory { .. }
+    ));
+    assert_escaped(&e);
+    let e = load_err(Tar::default().hardlink("h", name).finish());
+    assert!(matches!(
+        problem(&e).1,
+        EntryProblem::LinkTargetMissing { .. }
+    ));
+    assert_escaped(&e);
+    let e = load_err(Tar::default().dir(name, 0o755).hardlink("h", name).finish());
+    assert!(matches!(
+        problem(&e).1,
+        EntryProblem::LinkToDirectory { .. }
+    ));
+    assert_escaped(&e);
+    let e = load_err(
+        Tar::default()
+            .hardlink("h", &format!("{name}/../../x"))
+            .finish(),
+    );
+    assert!(matches!(problem(&e).1, EntryProblem::BadLinkTarget { .. }));
+    assert_escaped(&e);
+}
+
+#[test]
+fn export_messages_escape_names() {
+    let mut fs = MemFs::new(0, Arc::new(SteppingClock::new(1_000, 1)));
+    fs.create_file(ROOT_INO, "evil\u{1b}[31m\nfake line\u{7f}\0", 0o644)
+        .unwrap();
+    let e = export_memfs(&fs, ROOT_INO, Vec::new(), &ExportOptions::default()).unwrap_err();
+    assert_escaped(&e);
+    assert!(e.to_string().contains(r"\0"), "{e}");
 }

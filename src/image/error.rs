@@ -1,16 +1,55 @@
 //! Errors of loading and exporting images. Every problem with one archive member names that
-//! member (as spelled in the archive, shown lossily if it is not UTF-8) and the byte offset of
-//! its header.
+//! member and the byte offset of its header. Names from archives, the host and the guest are
+//! shown [`quoted`]: escaped, so a message is one line of printable text whatever bytes the
+//! name holds (a hostile name cannot fake lines of output or send terminal escapes).
 
 use crate::vfs::Errno;
+use std::fmt::{self, Write as _};
 use std::io;
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// A name as it appears in messages: see [`quoted`].
+#[derive(Clone, Copy, Debug)]
+pub struct Quoted<'a>(pub &'a [u8]);
+
+/// Shows `name` in double quotes, escaped as Rust's `{:?}` escapes a string (`\n`, `\"`,
+/// `\\`, `\u{1b}`, … for control and other unprintable characters), and with each byte that
+/// is not part of valid UTF-8 as `\xNN`. The result never holds a control character.
+pub fn quoted<T: AsRef<[u8]> + ?Sized>(name: &T) -> Quoted<'_> {
+    Quoted(name.as_ref())
+}
+
+/// [`quoted`] for a host path (its bytes, not a lossy conversion).
+pub fn quoted_path(path: &Path) -> Quoted<'_> {
+    Quoted(path.as_os_str().as_bytes())
+}
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('"')?;
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                // `char::escape_debug` is what `{:?}` of a string does, except that a string
+                // leaves single quotes alone.
+                match c {
+                    '\'' => f.write_char(c)?,
+                    _ => write!(f, "{}", c.escape_debug())?,
+                }
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        f.write_char('"')
+    }
+}
 
 /// Why loading an image failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// Reading the image file or stream failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", quoted_path(path))]
     Io {
         path: PathBuf,
         #[source]
@@ -29,10 +68,12 @@ pub enum ImageError {
     #[error("image has more than {limit} tar entries")]
     TooManyEntries { limit: u64 },
     /// One archive member is malformed, hostile or conflicts with the tree built so far.
-    #[error("tar entry `{entry}` (header at byte {offset}): {problem}")]
+    #[error("tar entry {} (header at byte {offset}): {problem}", quoted(name))]
     Entry {
-        /// The member's name as the archive spells it (lossy UTF-8).
+        /// The member's name as the archive spells it (lossy UTF-8), for matching.
         entry: String,
+        /// The member's name byte for byte (shown escaped in the message).
+        name: Vec<u8>,
         /// Byte offset of its header in the (decompressed) tar stream.
         offset: u64,
         problem: EntryProblem,
@@ -48,16 +89,35 @@ impl ImageError {
         }
     }
 
-    /// The member name, when the error concerns one archive member.
+    /// The member name (lossy UTF-8), when the error concerns one archive member.
     pub fn entry(&self) -> Option<&str> {
         match self {
             ImageError::Entry { entry, .. } => Some(entry),
             _ => None,
         }
     }
+
+    /// The member name byte for byte, when the error concerns one archive member.
+    pub fn entry_bytes(&self) -> Option<&[u8]> {
+        match self {
+            ImageError::Entry { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The error about the member named `name` (bytes as the archive spells them).
+    pub(crate) fn entry_error(name: &[u8], offset: u64, problem: EntryProblem) -> Self {
+        ImageError::Entry {
+            entry: String::from_utf8_lossy(name).into_owned(),
+            name: name.to_vec(),
+            offset,
+            problem,
+        }
+    }
 }
 
-/// What is wrong with one archive member.
+/// What is wrong with one archive member. Names held here (parents and link targets) are
+/// lossy UTF-8 and shown [`quoted`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EntryProblem {
     // --- the tar encoding itself
@@ -112,10 +172,13 @@ pub enum EntryProblem {
     // --- placement in the tree
     /// A parent of the member is a symbolic link loaded earlier: nothing is ever created
     /// through a link (tar-slip).
-    #[error("parent `{parent}` is a symbolic link; nothing is written through a link")]
+    #[error(
+        "parent {} is a symbolic link; nothing is written through a link",
+        quoted(.parent)
+    )]
     ThroughSymlink { parent: String },
     /// A parent of the member is a regular file.
-    #[error("parent `{parent}` is not a directory")]
+    #[error("parent {} is not a directory", quoted(.parent))]
     ParentNotDirectory { parent: String },
     /// A non-directory member would replace a directory that has entries.
     #[error("would replace a non-empty directory")]
@@ -126,17 +189,18 @@ pub enum EntryProblem {
     #[error("invalid symlink target: {0}")]
     BadSymlinkTarget(Box<EntryProblem>),
     /// A hard-link target name is malformed (e.g. has a `..` component).
-    #[error("invalid hard link target `{target}`: {problem}")]
+    #[error("invalid hard link target {}: {problem}", quoted(.target))]
     BadLinkTarget {
         target: String,
         problem: Box<EntryProblem>,
     },
     /// A hard link to a name not (yet) in the image, or reached only through a symlink.
     #[error(
-        "hard link target `{target}` is not in the image (links may only name earlier members)"
+        "hard link target {} is not in the image (links may only name earlier members)",
+        quoted(.target)
     )]
     LinkTargetMissing { target: String },
-    #[error("hard link target `{target}` is a directory")]
+    #[error("hard link target {} is a directory", quoted(.target))]
     LinkToDirectory { target: String },
 
     /// The image would hold more inodes than `Limits::max_inodes` (each member may also
@@ -154,10 +218,32 @@ pub enum EntryProblem {
 pub enum ExportError {
     #[error("writing the archive: {0}")]
     Io(#[from] io::Error),
-    #[error("{path}: {errno}")]
+    #[error("{}: {errno}", quoted(.path))]
     Fs { path: String, errno: Errno },
     /// A name that a tar archive cannot carry (contains NUL), or a whiteout path that is not a
     /// plain relative path.
-    #[error("`{path}`: {problem}")]
+    #[error("{}: {problem}", quoted(.path))]
     BadName { path: String, problem: EntryProblem },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_escapes_like_debug_and_shows_invalid_bytes_as_hex() {
+        for s in [
+            "plain/name",
+            "it's \"q\" `b` \\",
+            "\u{1b}[31m\n\r\t\0\u{7f}\u{85}",
+            "caf\u{e9} \u{202e}bidi \u{200b} e\u{301}",
+        ] {
+            assert_eq!(quoted(s).to_string(), format!("{s:?}"));
+        }
+        assert_eq!(quoted(b"a\xffb\xe9\n").to_string(), r#""a\xffb\xe9\n""#);
+        assert_eq!(
+            quoted_path(Path::new(std::ffi::OsStr::from_bytes(b"/tmp/\x1b\xfe"))).to_string(),
+            r#""/tmp/\u{1b}\xfe""#
+        );
+    }
 }

@@ -510,11 +510,8 @@ fn fs_err(e: Errno) -> EntryProblem {
 
 impl Tree {
     fn apply_member(&mut self, m: &Member<'_>, buf: &Bytes) -> Result<(), ImageError> {
-        self.apply(m, buf).map_err(|problem| ImageError::Entry {
-            entry: String::from_utf8_lossy(&m.name).into_owned(),
-            offset: m.offset,
-            problem,
-        })
+        self.apply(m, buf)
+            .map_err(|problem| ImageError::entry_error(&m.name, m.offset, problem))
     }
 
     fn apply(&mut self, m: &Member<'_>, buf: &Bytes) -> Result<(), EntryProblem> {
@@ -806,11 +803,7 @@ impl Tree {
     }
 
     fn finish(mut self) -> Result<Image, ImageError> {
-        let internal = |errno| ImageError::Entry {
-            entry: String::new(),
-            offset: 0,
-            problem: EntryProblem::Fs(errno),
-        };
+        let internal = |errno| ImageError::entry_error(b"", 0, EntryProblem::Fs(errno));
         for (&ino, &t) in &self.dir_times {
             self.clock.pin(t.ctime);
             self.fs

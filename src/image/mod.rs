@@ -15,7 +15,7 @@ mod tarparse;
 
 pub use build::build_from_dir;
 pub use cache::ImageCache;
-pub use error::{EntryProblem, ExportError, ImageError};
+pub use error::{EntryProblem, ExportError, ImageError, Quoted, quoted, quoted_path};
 pub use export::{ExportOptions, export_memfs, export_vfs};
 pub use inspect::{Entry, EntryKind, entries};
 pub use layers::{Deletions, apply_layer, diff_into, stack, write_diff};

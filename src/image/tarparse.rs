@@ -83,11 +83,7 @@ pub(crate) struct Walker<'a> {
 }
 
 fn entry_err(name: &[u8], offset: usize, problem: EntryProblem) -> ImageError {
-    ImageError::Entry {
-        entry: String::from_utf8_lossy(name).into_owned(),
-        offset: offset as u64,
-        problem,
-    }
+    ImageError::entry_error(name, offset as u64, problem)
 }
 
 impl<'a> Walker<'a> {
