@@ -1,0 +1,124 @@
+//! The library's on-disk module cache: a program compiled in one process is loaded, not
+//! compiled, by the next process that asks for it (each test here uses its own cache
+//! directory, never the user's).
+
+#![cfg(feature = "runtime")]
+
+use std::path::Path;
+use std::process::Command;
+use strata::sandbox::{CacheOutcome, CachePolicy, Program, ProgramOptions, Sandbox, Status};
+
+/// A module with `n` small functions (so compiling it costs something), whose `_start`
+/// exits with the sum of a few of them.
+fn big_module(n: usize) -> String {
+    let mut m = String::from(
+        "(module\n (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $exit (param i32)))\n \
+         (memory (export \"memory\") 1)\n",
+    );
+    for i in 0..n {
+        m.push_str(&format!(
+            " (func $f{i} (param i32) (result i32) (i32.add (local.get 0) (i32.const {}))\n",
+            i % 7
+        ));
+        m.push_str("  )\n");
+    }
+    m.push_str(
+        " (func (export \"_start\") (call $exit (call $f3 (call $f1 (i32.const 10)))))\n)\n",
+    );
+    m
+}
+
+fn opts(dir: &Path) -> ProgramOptions {
+    ProgramOptions {
+        cache: CachePolicy::Dir(dir.to_path_buf()),
+        fuel: None,
+    }
+}
+
+/// Run by `a_second_process_loads_the_compiled_module_from_disk` in a child process.
+#[test]
+#[ignore = "child half of a_second_process_loads_the_compiled_module_from_disk"]
+fn child_loads_from_cache() {
+    let (Some(dir), Some(module)) = (
+        std::env::var_os("STRATA_TEST_CACHE_DIR"),
+        std::env::var_os("STRATA_TEST_MODULE"),
+    ) else {
+        panic!("run by the parent test only");
+    };
+    let p = Program::from_file_with(&module, &opts(Path::new(&dir))).unwrap();
+    assert_eq!(p.cache_outcome(), CacheOutcome::Hit);
+    let o = Sandbox::builder().build().unwrap().run(&p).unwrap();
+    assert_eq!(o.status, Status::Exited(14));
+}
+
+#[test]
+fn a_second_process_loads_the_compiled_module_from_disk() {
+    let t = tempfile::tempdir().unwrap();
+    let module = t.path().join("big.wat");
+    std::fs::write(&module, big_module(4000)).unwrap();
+    let cache = t.path().join("cache");
+    let p = Program::from_file_with(&module, &opts(&cache)).unwrap();
+    assert_eq!(p.cache_outcome(), CacheOutcome::Compiled);
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        1,
+        "one entry written"
+    );
+    // Same process: the in-memory cache answers.
+    let again = Program::from_file_with(&module, &opts(&cache)).unwrap();
+    assert_eq!(again.cache_outcome(), CacheOutcome::Memory);
+
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_loads_from_cache",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("STRATA_TEST_CACHE_DIR", &cache)
+        .env("STRATA_TEST_MODULE", &module)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert!(out.contains("1 passed"), "the child ran its test: {out}");
+}
+
+#[test]
+fn memory_only_policy_writes_nothing() {
+    // Another module than the other tests', so the process-wide memory cache does not answer.
+    let wat = big_module(8).replace("(i32.const 10)", "(i32.const 11)");
+    let p = Program::from_bytes_with(
+        &wat,
+        &ProgramOptions {
+            cache: CachePolicy::MemoryOnly,
+            fuel: None,
+        },
+    )
+    .unwrap();
+    // Uncached: compiled, and stored in no directory.
+    assert_eq!(p.cache_outcome(), CacheOutcome::Uncached);
+}
+
+#[test]
+fn the_default_policy_honours_strata_cache_dir() {
+    let t = tempfile::tempdir().unwrap();
+    let wat = big_module(8).replace("(i32.const 10)", "(i32.const 12)");
+    let module = t.path().join("m.wat");
+    std::fs::write(&module, &wat).unwrap();
+    let cache = t.path().join("c");
+    // In a child process, so the variable does not leak into other tests of this one.
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("run")
+        .arg(&module)
+        .env("STRATA_CACHE_DIR", &cache)
+        .env_remove("XDG_CACHE_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(child.status.code(), Some(16), "{:?}", child);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+}
