@@ -39,6 +39,7 @@ fn cstr(s: &[u8]) -> CString {
 
 fn open_dir(at: RawFd, path: &[u8]) -> OwnedFd {
     let p = cstr(path);
+    // SAFETY: `p` is a NUL-terminated string that outlives the call.
     let fd = unsafe {
         libc::openat(
             at,
@@ -47,12 +48,14 @@ fn open_dir(at: RawFd, path: &[u8]) -> OwnedFd {
         )
     };
     check(fd as _, "openat dir");
+    // SAFETY: `check` returned, so `fd` is a new descriptor nothing else owns.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 fn mkdirat(at: RawFd, path: &[u8]) {
     let p = cstr(path);
     check(
+        // SAFETY: `p` is a NUL-terminated string that outlives the call.
         unsafe { libc::mkdirat(at, p.as_ptr(), 0o755) } as _,
         "mkdirat",
     );
@@ -61,12 +64,14 @@ fn mkdirat(at: RawFd, path: &[u8]) {
 fn symlinkat(target: &[u8], at: RawFd, path: &[u8]) {
     let (t, p) = (cstr(target), cstr(path));
     check(
+        // SAFETY: `t` and `p` are NUL-terminated strings that outlive the call.
         unsafe { libc::symlinkat(t.as_ptr(), at, p.as_ptr()) } as _,
         "symlinkat",
     );
 }
 
 fn create_at(at: RawFd, path: &CString) -> RawFd {
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
     let fd = unsafe {
         libc::openat(
             at,
@@ -81,20 +86,24 @@ fn create_at(at: RawFd, path: &CString) -> RawFd {
 fn stat_at(at: RawFd, path: &CString, flags: libc::c_int) -> libc::stat {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     check(
+        // SAFETY: `path` is NUL-terminated; `st` is valid for one `stat` to be written.
         unsafe { libc::fstatat(at, path.as_ptr(), st.as_mut_ptr(), flags) } as _,
         "fstatat",
     );
+    // SAFETY: `check` returned, so fstatat succeeded and filled `st`.
     unsafe { st.assume_init() }
 }
 
 fn unlink_at(at: RawFd, path: &CString) {
     check(
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
         unsafe { libc::unlinkat(at, path.as_ptr(), 0) } as _,
         "unlinkat",
     );
 }
 
 fn close(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and never uses it again.
     unsafe { libc::close(fd) };
 }
 
@@ -218,6 +227,7 @@ fn bench_resolve(c: &mut Criterion) {
     });
     g.bench_function("tmpfs_openat_close", |b| {
         b.iter(|| {
+            // SAFETY: `cpath` is a NUL-terminated string that outlives the call.
             let fd = unsafe {
                 libc::openat(
                     host.fd(),
@@ -391,6 +401,7 @@ fn bench_data(c: &mut Criterion) {
 
     let host = HostDir::new();
     let hfd = {
+        // SAFETY: a NUL-terminated literal path.
         let fd = unsafe {
             libc::openat(
                 host.fd(),
@@ -399,6 +410,7 @@ fn bench_data(c: &mut Criterion) {
                 0o644 as libc::c_uint,
             )
         };
+        // SAFETY: `check` returned, so `fd` is a new descriptor nothing else owns.
         unsafe { OwnedFd::from_raw_fd(check(fd as _, "openat data") as RawFd) }
     };
     let hfd = hfd.as_raw_fd();
@@ -411,6 +423,7 @@ fn bench_data(c: &mut Criterion) {
     };
     let h_write_all = || {
         for i in 0..chunks {
+            // SAFETY: `chunk` holds CHUNK readable bytes for the length of the call.
             let n = unsafe {
                 libc::pwrite(
                     hfd,
@@ -437,6 +450,7 @@ fn bench_data(c: &mut Criterion) {
     });
     g.bench_function("tmpfs_write_after_truncate", |b| {
         b.iter(|| {
+            // SAFETY: `hfd` is the open data file.
             check(unsafe { libc::ftruncate(hfd, 0) } as _, "ftruncate");
             h_write_all();
         })
@@ -458,6 +472,7 @@ fn bench_data(c: &mut Criterion) {
     g.bench_function("tmpfs_read", |b| {
         b.iter(|| {
             for i in 0..chunks {
+                // SAFETY: `buf` has CHUNK writable bytes for the length of the call.
                 let n = unsafe {
                     libc::pread(
                         hfd,
@@ -519,9 +534,11 @@ fn count_dirents(buf: &[u8]) -> usize {
 }
 
 fn host_list(fd: RawFd, buf: &mut [u8]) -> usize {
+    // SAFETY: lseek on a descriptor the caller owns; no memory is touched.
     check(unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } as _, "lseek");
     let mut seen = 0;
     loop {
+        // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`.
         let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
         let n = check(n, "getdents64") as usize;
         if n == 0 {

@@ -285,7 +285,7 @@ fn stdin_file_trace_and_quiet() {
     );
     let o = strata(&["run", "--stdin", "/nonexistent/in", &m]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("--stdin /nonexistent/in"));
+    assert!(stderr(&o).contains("--stdin \"/nonexistent/in\""));
     let o = strata(&["run", "--quiet", "--stdin", "/nonexistent/in", &m]);
     assert_eq!(o.status.code(), Some(125));
     assert!(o.stderr.is_empty());

@@ -619,23 +619,22 @@ fn setup_errors_name_their_input() {
     assert_eq!(
         err(Sandbox::builder().image_file(w.path("nope.tar"), "/")),
         format!(
-            "image {}: \"{}\": No such file or directory (os error 2)",
-            w.s("nope.tar"),
+            "image \"{0}\": \"{0}\": No such file or directory (os error 2)",
             w.s("nope.tar")
         )
     );
     assert!(
         err(Sandbox::builder().dir("/nonexistent-dir", "/x"))
-            .starts_with("host directory /nonexistent-dir: ")
+            .starts_with("host directory \"/nonexistent-dir\": ")
     );
     assert!(
         err(Sandbox::builder().stdin_from(Stdin::File(w.path("nope.txt"))))
-            .starts_with(&format!("stdin file {}: ", w.s("nope.txt")))
+            .starts_with(&format!("stdin file \"{}\": ", w.s("nope.txt")))
     );
     assert_eq!(
         err(Sandbox::builder().dir(w.path("host"), "/a/../b")),
         format!(
-            "host directory {}: guest path \"/a/../b\" must not contain '..'",
+            "host directory \"{}\": guest path \"/a/../b\" must not contain '..'",
             w.s("host")
         )
     );

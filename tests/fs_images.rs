@@ -84,5 +84,5 @@ fn image_subcommands() {
     );
     let o = strata(&["image", "cat", demo.to_str().unwrap(), "nope"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no entry nope"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no entry \"nope\""));
 }

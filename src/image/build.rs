@@ -2,6 +2,8 @@
 //! normalised to 0755 (directories, executables) or 0644, every time set to one epoch, and
 //! for `.gz` a gzip header without name or time, so the bytes depend on the tree alone.
 
+#![forbid(unsafe_code)]
+
 use super::export::{ExportOptions, export_vfs};
 use super::host::import_dir;
 use crate::vfs::{SetTime, SystemClock, Vfs};
@@ -11,7 +13,7 @@ use std::sync::Arc;
 /// Writes the tree under `dir` to `output` as a tar (`.gz`: gzip tar) whose times are all
 /// `epoch` (seconds). Errors name the directory or the output file.
 pub fn build_from_dir(dir: &Path, output: &Path, epoch: u64) -> Result<(), String> {
-    let in_dir = |e: &dyn std::fmt::Display| format!("{}: {e}", dir.display());
+    let in_dir = |e: &dyn std::fmt::Display| format!("{}: {e}", super::quoted_path(dir));
     let mut vfs = Vfs::new(Arc::new(SystemClock));
     let root = vfs.root();
     import_dir(&mut vfs, root, dir).map_err(|e| in_dir(&e))?;
@@ -32,7 +34,7 @@ pub fn build_from_dir(dir: &Path, output: &Path, epoch: u64) -> Result<(), Strin
             .and_then(|()| fs.set_times(ino, t, t))
             .map_err(|e| in_dir(&e))?;
     }
-    let out = |e: &dyn std::fmt::Display| format!("{}: {e}", output.display());
+    let out = |e: &dyn std::fmt::Display| format!("{}: {e}", super::quoted_path(output));
     let file = std::fs::File::create(output).map_err(|e| out(&e))?;
     let file = std::io::BufWriter::new(file);
     let opts = ExportOptions {

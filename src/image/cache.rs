@@ -5,6 +5,8 @@
 //! hashing a large mapped tar is never needed. The load options that shape the tree
 //! (OCI whiteouts, limits) are part of both keys.
 
+#![forbid(unsafe_code)]
+
 use super::error::ImageError;
 use super::load::{Image, LoadOptions, load_bytes, load_path};
 use super::load_limits::Limits;

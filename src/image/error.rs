@@ -3,6 +3,8 @@
 //! shown [`quoted`]: escaped, so a message is one line of printable text whatever bytes the
 //! name holds (a hostile name cannot fake lines of output or send terminal escapes).
 
+#![forbid(unsafe_code)]
+
 use crate::vfs::Errno;
 use std::fmt::{self, Write as _};
 use std::io;

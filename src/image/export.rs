@@ -10,6 +10,8 @@
 //! diffs can be added from [`ExportOptions::whiteouts`] / [`ExportOptions::opaque_dirs`].
 //! `load(export(tree))` gives back the same tree.
 
+#![forbid(unsafe_code)]
+
 use super::error::{EntryProblem, ExportError};
 use super::tarparse::normalize;
 use crate::vfs::dir::Ino;

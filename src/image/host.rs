@@ -10,6 +10,8 @@
 //! to the same host file from outside the imported tree are not counted, because the guest
 //! cannot see them (`nlink` is the number of names the guest can reach).
 
+#![forbid(unsafe_code)]
+
 use super::error::quoted_path;
 use crate::vfs::data::DataSource;
 use crate::vfs::{Errno, FileData, NodeId, SetTime, Vfs};

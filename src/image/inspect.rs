@@ -1,6 +1,8 @@
 //! Reading an image's tree as a listing: every entry by path with its type, mode, size, link
 //! target and contents, for `strata image ls/cat/diff` and for tests that compare trees.
 
+#![forbid(unsafe_code)]
+
 use crate::vfs::node::NodeKind;
 use crate::vfs::{Errno, MemFs};
 use std::collections::BTreeMap;

@@ -4,6 +4,8 @@
 //! filesystem it was forked from, as an upper tree plus whiteouts, ready for tar export.
 //! Invariant: neither ever copies file data (contents are shared `Bytes`).
 
+#![forbid(unsafe_code)]
+
 use super::load::Image;
 use crate::vfs::dir::Ino;
 use crate::vfs::node::{Node, NodeKind};

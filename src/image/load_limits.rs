@@ -1,6 +1,8 @@
 //! Bounds on what loading an image may cost, so that a hostile archive fails with an error
 //! instead of exhausting memory or time.
 
+#![forbid(unsafe_code)]
+
 /// Limits applied while loading a tar image. The defaults suit large real images (a full
 /// distribution root is far below every one of them); override fields for stricter callers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

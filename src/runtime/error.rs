@@ -2,6 +2,8 @@
 //! sandbox alike. Setup errors name what was wrong (the file, the image, the guest path), so
 //! the command line can say which flag it came from.
 
+#![forbid(unsafe_code)]
+
 use crate::vfs::Errno;
 use std::path::PathBuf;
 
@@ -24,13 +26,15 @@ pub enum Input {
 
 impl std::fmt::Display for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Paths come from users and hosts: quoted and escaped, never printed raw.
+        use crate::image::{quoted, quoted_path};
         match self {
-            Input::Module(p) => write!(f, "{}", p.display()),
-            Input::Image(s) => write!(f, "image {s}"),
-            Input::HostDir(p) => write!(f, "host directory {}", p.display()),
-            Input::StdinFile(p) => write!(f, "stdin file {}", p.display()),
-            Input::OutputFile(p) => write!(f, "output file {}", p.display()),
-            Input::ExportFile(p) => write!(f, "export file {}", p.display()),
+            Input::Module(p) => write!(f, "{}", quoted_path(p)),
+            Input::Image(s) => write!(f, "image {}", quoted(s)),
+            Input::HostDir(p) => write!(f, "host directory {}", quoted_path(p)),
+            Input::StdinFile(p) => write!(f, "stdin file {}", quoted_path(p)),
+            Input::OutputFile(p) => write!(f, "output file {}", quoted_path(p)),
+            Input::ExportFile(p) => write!(f, "export file {}", quoted_path(p)),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! The filesystem enforces the first two (`crate::vfs::budget`), the fd table the third, the
 //! watchdog and the metering middleware the last two.
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 /// The limits of one run. `Default` gives the defaults below.

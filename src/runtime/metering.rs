@@ -2,6 +2,8 @@
 //! middleware (one unit per WebAssembly operator; the instance traps when it runs out), and
 //! the check that tells that trap from any other.
 
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder};
 use wasmer::wasmparser::Operator;

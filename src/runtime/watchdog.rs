@@ -3,6 +3,8 @@
 //! wasmer turns into a `HostInterrupt` trap inside guest code or at the return of the host
 //! call it is in), and an environment wrapper that ends the guest's waits by the deadline.
 
+#![forbid(unsafe_code)]
+
 use crate::wasi::ctx::{Environment, HostEnvironment};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

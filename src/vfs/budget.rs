@@ -5,6 +5,8 @@
 //! ([`LINK_COST`]). Image and host contents it reads or leaves untouched cost nothing; freeing
 //! what it created gives the memory back.
 
+#![forbid(unsafe_code)]
+
 use super::{Errno, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,6 +1,8 @@
 //! Where filesystem timestamps come from: the host's real-time clock, or a deterministic
 //! counter so that two runs stamp files identically.
 
+#![forbid(unsafe_code)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -4,6 +4,8 @@
 //! Readdir walks entries in sequence order, so a saved cookie stays valid while other entries
 //! come and go: unchanged entries are never skipped or repeated. Lookup is one hash probe.
 
+#![forbid(unsafe_code)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 

@@ -3,6 +3,8 @@
 //! The syscall layer returns `Errno as u16` unchanged, so there is no second mapping to get wrong.
 //! `success` (0) is not a variant: success is `Ok`.
 
+#![forbid(unsafe_code)]
+
 /// Result of every filesystem operation.
 pub type Result<T> = std::result::Result<T, Errno>;
 

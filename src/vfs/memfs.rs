@@ -8,6 +8,8 @@
 //! its nodes: they live beside the shared node table, so that opening a file or mounting on a
 //! directory of a fork does not copy (unshare) its node.
 
+#![forbid(unsafe_code)]
+
 use super::budget::{Budget, INODE_COST, LINK_COST};
 use super::clock::Clock;
 use super::data::FileData;

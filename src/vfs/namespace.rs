@@ -5,6 +5,8 @@
 //! leaves an error open, the checks are Linux's, in Linux's order (tests/vfs_props.rs
 //! compares them with the kernel).
 
+#![forbid(unsafe_code)]
+
 use super::budget::Budget;
 use super::clock::{Clock, SystemClock};
 use super::data::FileData;

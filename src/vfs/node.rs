@@ -2,6 +2,8 @@
 //! snapshot handed to callers, and `NodeId`, which names a node across the filesystems of a
 //! namespace. Times are nanoseconds since the Unix epoch.
 
+#![forbid(unsafe_code)]
+
 use super::data::FileData;
 use super::dir::{Dir, Ino};
 use std::sync::Arc;

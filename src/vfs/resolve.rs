@@ -3,6 +3,8 @@
 //! result lies beneath the base or is an error, and no step ever stands above the base. It
 //! sees the namespace only through `Lookup`, which `Vfs` implements.
 
+#![forbid(unsafe_code)]
+
 use super::error::{Errno, Result};
 use super::node::{Node, NodeId, NodeKind};
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! node copies just that node and the 64-pointer chunk that holds it, never file data (which
 //! is shared `Bytes`). Two tables that share a node can tell so by pointer (`same_node`).
 
+#![forbid(unsafe_code)]
+
 use super::dir::Ino;
 use super::node::Node;
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! from the witx texts in `shared/spec`. Where the two differ (whence order, filestat's
 //! `nlink` width, the clock subscription's extra field) the `Abi` argument chooses.
 
+#![forbid(unsafe_code)]
+
 use super::memory::GuestMemory;
 use crate::vfs::{Errno, Result};
 

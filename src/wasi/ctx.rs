@@ -117,13 +117,6 @@ fn cpu_time_ns() -> Option<u64> {
     None
 }
 
-/// Why a guest stopped running before returning from its entry point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// `proc_exit(code)`.
-    Code(u32),
-}
-
 pub struct WasiCtx {
     pub vfs: Vfs,
     pub fds: FdTable,

@@ -3,6 +3,8 @@
 //! random bytes from a ChaCha generator seeded by the caller. Two runs with the same seed and
 //! the same inputs observe the same times and the same random bytes.
 
+#![forbid(unsafe_code)]
+
 use super::ctx::Environment;
 use crate::vfs::Result;
 use rand_chacha::ChaCha12Rng;

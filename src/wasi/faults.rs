@@ -24,6 +24,8 @@
 //! Calls that fail before moving data (a bad fd, missing rights, a bad pointer) are not
 //! counted. When several faults fire on one call, the first one given applies.
 
+#![forbid(unsafe_code)]
+
 use super::ctx::WasiCtx;
 use super::fdtable::{FdKind, Stdio};
 use crate::vfs::{Errno, Result};
@@ -329,7 +331,24 @@ pub(crate) fn join_guest_path(dir: &str, rel: &[u8]) -> String {
     }
 }
 
+/// Every hook of the fault plan into the syscall layer: opens (`path_open`), reads and writes
+/// (`fd_read`, `fd_pread`, `fd_write`, `fd_pwrite`, stdio included).
 impl WasiCtx {
+    /// Runs the fault plan for opening `rel` under the directory `dir_fd`: `Err` with an
+    /// injected errno, else the guest-visible path the new fd keeps so later reads and writes
+    /// can match it (`None` without faults: opens then skip building it).
+    pub(crate) fn inject_open(&mut self, dir_fd: u32, rel: &[u8]) -> Result<Option<String>> {
+        if self.faults.is_empty() {
+            return Ok(None);
+        }
+        let dir = self.fds.get(dir_fd)?.path.as_deref().unwrap_or("");
+        let guest_path = join_guest_path(dir, rel);
+        match self.faults.check(FaultOp::Open, Target::Path(&guest_path)) {
+            Some(FaultEffect::Errno(e)) => Err(e),
+            _ => Ok(Some(guest_path)),
+        }
+    }
+
     /// Runs the fault plan for a read or write on `fd`: `Err` with an injected errno, else
     /// the most bytes the call may move (`usize::MAX`: no limit).
     pub(crate) fn inject(&mut self, op: FaultOp, fd: u32) -> Result<usize> {

@@ -3,6 +3,8 @@
 //! mode allows it (`EBADF`), then its rights (`ENOTCAPABLE`), then guest memory (`EFAULT`),
 //! all before anything changes, so a failing call has no effect.
 
+#![forbid(unsafe_code)]
+
 use super::abi::{self, Abi, Filestat, rights};
 use super::ctx::WasiCtx;
 use super::faults::FaultOp;

@@ -3,6 +3,8 @@
 //! opened number is `EBADF`. Every fd that names a vfs node holds one `retain` on it, given
 //! back on close, so unlinked-but-open files stay readable.
 
+#![forbid(unsafe_code)]
+
 use crate::vfs::{Errno, NodeId, Result};
 
 /// The stdio streams, fds 0–2 unless closed or renumbered.

@@ -2,6 +2,8 @@
 //! an access that does not lie wholly inside memory is `EFAULT` (never a panic, never an
 //! out-of-bounds access); integers are little-endian as in wasm.
 
+#![forbid(unsafe_code)]
+
 use crate::vfs::{Errno, Result};
 
 /// Most iovecs one call may pass (Linux's `IOV_MAX`); more is `EINVAL`.

@@ -2,9 +2,10 @@
 //! relative to a directory fd, after checking the fd's rights. Paths are read from guest
 //! memory as bytes; the resolver rejects NUL (`EINVAL`), non-UTF-8 (`EILSEQ`) and length.
 
+#![forbid(unsafe_code)]
+
 use super::abi::{self, Abi, lookupflags, oflags, rights};
 use super::ctx::WasiCtx;
-use super::faults::{FaultEffect, FaultOp, Target, join_guest_path};
 use super::fd::{filestat_of, set_times_args};
 use super::fdtable::{FdEntry, FdKind};
 use super::memory::GuestMemory;
@@ -72,19 +73,7 @@ impl WasiCtx {
         // As Linux: a full fd table is EMFILE before the path is even looked up, so a failing
         // open never creates or truncates anything.
         self.fds.check_room()?;
-        // The guest-visible path only matters to fault patterns: an fd keeps it so later
-        // reads and writes can match. Without faults, opens skip building it.
-        let guest_path = if self.faults.is_empty() {
-            None
-        } else {
-            let guest_path = join_guest_path(dir_entry.path.as_deref().unwrap_or(""), &p);
-            if let Some(FaultEffect::Errno(e)) =
-                self.faults.check(FaultOp::Open, Target::Path(&guest_path))
-            {
-                return Err(e);
-            }
-            Some(guest_path)
-        };
+        let guest_path = self.inject_open(fd, &p)?;
         let opts = OpenOptions {
             create,
             exclusive: oflags_v & oflags::EXCL != 0,

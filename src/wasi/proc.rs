@@ -1,5 +1,7 @@
 //! Process-level calls: arguments, environment, clocks, randomness, scheduling, signals.
 
+#![forbid(unsafe_code)]
+
 use super::abi::clockid;
 use super::ctx::WasiCtx;
 use super::memory::GuestMemory;

@@ -1,6 +1,8 @@
 //! The `sock_*` family. The sandbox has no sockets (no fd is ever one), so these only tell a
 //! bad fd (`EBADF`) from a non-socket (`ENOTSOCK`), after checking guest pointers.
 
+#![forbid(unsafe_code)]
+
 use super::ctx::WasiCtx;
 use super::memory::GuestMemory;
 use crate::vfs::{Errno, Result};

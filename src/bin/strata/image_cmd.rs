@@ -4,7 +4,9 @@ use super::{Fail, setup};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use strata::image::{Entry, EntryKind, LoadOptions, build_from_dir, entries, load_path};
+use strata::image::{
+    Entry, EntryKind, LoadOptions, build_from_dir, entries, load_path, quoted, quoted_path,
+};
 
 #[derive(clap::Subcommand)]
 pub enum ImageCommand {
@@ -65,11 +67,19 @@ pub fn run(cmd: ImageCommand) -> Result<u8, Fail> {
         }
         ImageCommand::Cat { image, path } => {
             let entries = load(&image)?;
-            let e = entries
-                .get(path.trim_matches('/'))
-                .ok_or_else(|| setup(format!("{}: no entry {path}", image.display())))?;
+            let e = entries.get(path.trim_matches('/')).ok_or_else(|| {
+                setup(format!(
+                    "{}: no entry {}",
+                    quoted_path(&image),
+                    quoted(&path)
+                ))
+            })?;
             let data = e.data.as_ref().ok_or_else(|| {
-                setup(format!("{}: {path} is not a regular file", image.display()))
+                setup(format!(
+                    "{}: {} is not a regular file",
+                    quoted_path(&image),
+                    quoted(&path)
+                ))
             })?;
             std::io::stdout()
                 .lock()
@@ -102,7 +112,7 @@ pub fn run(cmd: ImageCommand) -> Result<u8, Fail> {
 /// Every entry of the image at `path`, by path.
 fn load(path: &Path) -> Result<BTreeMap<String, Entry>, Fail> {
     let image = load_path(path, &LoadOptions::default())
-        .map_err(|e| setup(format!("{}: {e}", path.display())))?;
+        .map_err(|e| setup(format!("{}: {e}", quoted_path(path))))?;
     entries(&image.fs)
-        .map_err(|(entry, e)| setup(format!("{}: entry {entry:?}: {e}", path.display())))
+        .map_err(|(entry, e)| setup(format!("{}: entry {entry:?}: {e}", quoted_path(path))))
 }

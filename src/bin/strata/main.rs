@@ -6,6 +6,8 @@
 //! `--timeout`; 152 when it runs out of `--fuel`. Guests should keep their own codes below
 //! 124. `strata image`: 0 on success (`diff`: 0 identical, 1 different), 125 on any error.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod image_cmd;
 
@@ -14,6 +16,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use strata::image::{quoted, quoted_path};
 use strata::sandbox::{
     CachePolicy, Error, ErrorInput, Fault, ImageSource, Mode, Outcome, Preopens, Program,
     ProgramOptions, ResourceLimits, Sandbox, SandboxBuilder, Status, Stdin, Stream, Trace,
@@ -244,17 +247,17 @@ fn sandbox(args: &RunArgs) -> Result<SandboxBuilder, Fail> {
 fn setup_failed(args: &RunArgs, e: Error) -> Fail {
     let msg = match e {
         Error::Input { input, message } => match input {
-            ErrorInput::Module(p) => format!("{}: {message}", p.display()),
-            ErrorInput::Image(s) => format!("--image {s}: {message}"),
-            ErrorInput::HostDir(p) => format!("--dir {}: {message}", p.display()),
-            ErrorInput::StdinFile(p) => format!("--stdin {}: {message}", p.display()),
-            ErrorInput::OutputFile(p) => format!("{}: {message}", p.display()),
+            ErrorInput::Module(p) => format!("{}: {message}", quoted_path(&p)),
+            ErrorInput::Image(s) => format!("--image {}: {message}", quoted(&s)),
+            ErrorInput::HostDir(p) => format!("--dir {}: {message}", quoted_path(&p)),
+            ErrorInput::StdinFile(p) => format!("--stdin {}: {message}", quoted_path(&p)),
+            ErrorInput::OutputFile(p) => format!("{}: {message}", quoted_path(&p)),
             ErrorInput::ExportFile(p) => {
                 let flag = match args.save_fs.as_ref() == Some(&p) {
                     true => "--save-fs",
                     false => "--save-diff",
                 };
-                format!("{flag} {}: {message}", p.display())
+                format!("{flag} {}: {message}", quoted_path(&p))
             }
         },
         Error::Invoke(m) => format!("--invoke {m}"),
