@@ -1,6 +1,8 @@
 //! Running modules on wasmer: the builder that turns a filesystem namespace, arguments,
-//! environment and stdio into wasmer `Imports` for the user's own `Store`, and a one-call
-//! runner for commands and reactors. Only this module (and the CLI) depends on wasmer.
+//! environment and stdio into wasmer `Imports` for the user's own `Store`, instantiation with
+//! the one import check, and the calls within time and fuel limits. `strata::sandbox` builds
+//! every run from these pieces; embedders use them directly. The syscall logic lives in
+//! `strata::wasi`; nothing below this module knows wasmer.
 //!
 //! The embedding API, in the shape of wasmer-wasi's: build the WASI environment, get the
 //! `Imports` for your own `Store`, add host functions of your own, instantiate, hand the

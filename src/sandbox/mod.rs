@@ -241,13 +241,13 @@ impl SandboxBuilder {
         self
     }
 
-    /// The guest's argv[0] (default: the program's file name).
+    /// The guest's `argv[0]` (default: the program's file name).
     pub fn argv0(mut self, name: impl Into<String>) -> Self {
         self.spec.argv0 = Some(name.into());
         self
     }
 
-    /// Arguments after argv[0].
+    /// Arguments after `argv[0]`.
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
         self.spec.args.extend(args.into_iter().map(Into::into));
         self

@@ -100,7 +100,7 @@ impl Program {
         })
     }
 
-    /// Reads and compiles the module at `path` (its file name is the guest's argv[0]).
+    /// Reads and compiles the module at `path` (its file name is the guest's `argv[0]`).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Program, Error> {
         Program::from_file_with(path, &ProgramOptions::default())
     }
@@ -120,7 +120,7 @@ impl Program {
         Ok(p)
     }
 
-    /// The guest's default argv[0]: the module's file name, or `main.wasm`.
+    /// The guest's default `argv[0]`: the module's file name, or `main.wasm`.
     pub fn name(&self) -> &str {
         &self.name
     }
