@@ -19,6 +19,8 @@
 //! - `STRATA_BENCH_REPS` (default 5): timed rounds, after one untimed warm-up round.
 //! - `STRATA_BENCH_QUICK=1`: tiny sizes, a tiny image and 2 rounds (a smoke test).
 //! - `STRATA_BENCH_PEERS=strata,native,wasmtime,node`: run only these.
+//! - `STRATA_BENCH_BASELINE=path/to/strata`: add a `baseline` column, another strata binary
+//!   (e.g. built from the previous commit) run the same way in the same rounds.
 //! - `STRATA_BENCH_IMAGE=path/to/image.tar`: use this image instead of the generated one
 //!   (`path/to/image.tar.gz` beside it, if present, is used for the `.tar.gz` rows).
 //!
@@ -45,22 +47,41 @@ const GUEST_IMAGE: &str = "/img";
 // ----------------------------------------------------------------------------------------------
 // Peers and workloads.
 
+/// The strata binary to compare against (`STRATA_BENCH_BASELINE`), if given.
+fn baseline_binary() -> Option<OsString> {
+    std::env::var_os("STRATA_BENCH_BASELINE").filter(|v| !v.is_empty())
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Peer {
     Native,
     Strata,
+    /// Another strata binary (`STRATA_BENCH_BASELINE`), e.g. the previous commit's, run the
+    /// same way in the same rounds: before/after figures from one run.
+    Baseline,
     Wasmtime,
     Node,
 }
 
 impl Peer {
     /// Column order of the tables.
-    const ALL: [Peer; 4] = [Peer::Native, Peer::Strata, Peer::Wasmtime, Peer::Node];
+    const ALL: [Peer; 5] = [
+        Peer::Native,
+        Peer::Strata,
+        Peer::Baseline,
+        Peer::Wasmtime,
+        Peer::Node,
+    ];
+
+    fn is_strata(self) -> bool {
+        matches!(self, Peer::Strata | Peer::Baseline)
+    }
 
     fn name(self) -> &'static str {
         match self {
             Peer::Native => "native",
             Peer::Strata => "strata",
+            Peer::Baseline => "baseline",
             Peer::Wasmtime => "wasmtime",
             Peer::Node => "node",
         }
@@ -170,7 +191,7 @@ impl Bench {
     fn invocation(&mut self, peer: Peer, workload: Workload) -> Option<Invocation> {
         let mounts = matches!(workload, Workload::Mount | Workload::MountGz);
         if mounts
-            && (peer != Peer::Strata || (workload == Workload::MountGz && self.image.gz.is_none()))
+            && (!peer.is_strata() || (workload == Workload::MountGz && self.image.gz.is_none()))
         {
             return None;
         }
@@ -190,15 +211,20 @@ impl Bench {
             }
             args.into_iter().map(OsString::from).collect()
         };
-        let workdir = (workload.writes() && peer != Peer::Strata).then(|| {
+        let workdir = (workload.writes() && !peer.is_strata()).then(|| {
             self.fresh += 1;
             self.scratch.join(format!("work-{}", self.fresh))
         });
         let mut argv: Vec<OsString> = Vec::new();
         let mut cwd = None;
         match peer {
-            Peer::Strata => {
-                argv.extend([STRATA, "run", "--quiet"].map(OsString::from));
+            Peer::Strata | Peer::Baseline => {
+                let binary = match peer {
+                    Peer::Baseline => baseline_binary().unwrap_or_default(),
+                    _ => STRATA.into(),
+                };
+                argv.push(binary);
+                argv.extend(["run", "--quiet"].map(OsString::from));
                 let image = match workload {
                     Workload::Smallread | Workload::Mount => Some(&self.image.tar),
                     Workload::MountGz => self.image.gz.as_ref(),
@@ -868,7 +894,7 @@ fn run(problems: &mut Vec<String>) -> Result<(), String> {
     for name in &wanted {
         if !Peer::ALL.iter().any(|p| p.name() == name) {
             return Err(format!(
-                "STRATA_BENCH_PEERS: unknown peer {name:?} (strata, native, wasmtime, node)"
+                "STRATA_BENCH_PEERS: unknown peer {name:?} (strata, baseline, native, wasmtime, node)"
             ));
         }
     }
@@ -882,6 +908,9 @@ fn run(problems: &mut Vec<String>) -> Result<(), String> {
         }
         let found = match peer {
             Peer::Strata => Ok(format!("strata {}", env!("CARGO_PKG_VERSION"))),
+            Peer::Baseline => baseline_binary()
+                .map(|b| format!("baseline: strata at {}", b.to_string_lossy()))
+                .ok_or_else(|| "STRATA_BENCH_BASELINE is not set".to_string()),
             Peer::Native => build_native(&target).map(|path| {
                 native = path;
                 format!(
@@ -1128,7 +1157,7 @@ fn report(
     let untar = median(m.untar.clone());
     let smallread = |p: Peer| med(results, Workload::Smallread, p, |r| r.wall_ms);
     let prepared = |p: Peer| match p {
-        Peer::Strata => smallread(p),
+        Peer::Strata | Peer::Baseline => smallread(p),
         _ => Some(untar? + smallread(p)?),
     };
     md.push_str(
