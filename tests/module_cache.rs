@@ -122,3 +122,48 @@ fn the_default_policy_honours_strata_cache_dir() {
     assert_eq!(child.status.code(), Some(16), "{:?}", child);
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 }
+
+#[test]
+fn strata_cache_shows_prunes_and_cleans() {
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("c");
+    let strata = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .env("STRATA_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for n in [20, 21] {
+        let m = t.path().join(format!("m{n}.wat"));
+        std::fs::write(
+            &m,
+            big_module(8).replace("(i32.const 10)", &format!("(i32.const {n})")),
+        )
+        .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("run")
+            .arg(&m)
+            .env("STRATA_CACHE_DIR", &cache)
+            .status()
+            .unwrap();
+    }
+    let info = strata(&["cache", "info"]);
+    assert!(
+        info.contains(&format!("directory: {}", cache.display())),
+        "{info}"
+    );
+    assert!(info.contains("entries: 2,"), "{info}");
+    assert!(!info.contains("other version"), "{info}");
+    // The newest entry is listed first; pruning to 1 byte removes both.
+    let out = strata(&["cache", "prune", "--max", "1"]);
+    assert!(out.starts_with("removed 2 entries"), "{out}");
+    assert!(strata(&["cache", "info"]).contains("entries: 0,"));
+    std::fs::write(cache.join("00000000-old"), b"x").unwrap();
+    assert!(strata(&["cache", "info"]).contains("(other version)"));
+    let out = strata(&["cache", "prune", "--other-versions"]);
+    assert!(out.starts_with("removed 1 entries"), "{out}");
+    assert_eq!(strata(&["cache", "clean"]), "removed 0 entries, 0.0 MiB\n");
+}

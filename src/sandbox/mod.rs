@@ -40,6 +40,15 @@ mod namespace;
 mod outcome;
 mod program;
 
+/// Managing the on-disk module cache (what `strata cache` shows and prunes): entries, their
+/// sizes and last use, least-recently-used pruning to a size, and removal of entries other
+/// strata versions wrote. Its directory is `CachePolicy::Default.disk_dir()`.
+pub mod module_cache {
+    pub use crate::runtime::cache::{
+        DEFAULT_MAX_BYTES, EntryInfo, Pruned, entries, max_bytes, prune, prune_other_generations,
+    };
+}
+
 pub use crate::image::Image;
 pub use crate::runtime::cache::CacheOutcome;
 pub use crate::runtime::{Error, ErrorInput, ResourceLimits};

@@ -38,7 +38,8 @@ pub enum CachePolicy {
 }
 
 impl CachePolicy {
-    fn disk_dir(&self) -> Option<PathBuf> {
+    /// The directory compiled modules are kept in under this policy, if any.
+    pub fn disk_dir(&self) -> Option<PathBuf> {
         match self {
             CachePolicy::Default => std::env::var_os("STRATA_CACHE_DIR")
                 .filter(|v| !v.is_empty())
@@ -156,8 +157,14 @@ fn compile(
     // The fuel is compiled into the metered code, so it is part of the entry's key.
     let settings = fuel.map(|f| format!("fuel={f}")).unwrap_or_default();
     let dir = policy.disk_dir();
-    let (module, outcome) =
-        cache::load_or_compile(&engine, wasm, digest, &settings, dir.as_deref())?;
+    let (module, outcome) = cache::load_or_compile(
+        &engine,
+        wasm,
+        digest,
+        &settings,
+        dir.as_deref(),
+        cache::max_bytes(),
+    )?;
     let c = MODULES
         .entry((*digest, fuel))
         .or_insert((module, engine))

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod cache_cmd;
 mod image_cmd;
 
 use args::{parse_duration, parse_size};
@@ -47,6 +48,9 @@ enum Command {
     /// Work with tar images: build, ls, cat, diff.
     #[command(subcommand)]
     Image(image_cmd::ImageCommand),
+    /// The on-disk cache of compiled modules: info, prune, clean.
+    #[command(subcommand)]
+    Cache(cache_cmd::CacheCommand),
 }
 
 #[derive(clap::Args)]
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
             (run(*args), quiet)
         }
         Command::Image(cmd) => (image_cmd::run(cmd), false),
+        Command::Cache(cmd) => (cache_cmd::run(cmd), false),
     };
     match result {
         Ok(code) => ExitCode::from(code),
