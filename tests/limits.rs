@@ -325,3 +325,69 @@ fn bad_limit_values_are_command_line_errors() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Grows its memory 16 pages (1 MiB) at a time until `memory.grow` fails; exits with the
+/// number of grows that succeeded.
+const GROW_BOMB: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $l)))
+    (call $exit (local.get $n))))"#;
+
+/// Writes 64 KiB to stdout until a write fails; exits with its errno.
+const STDOUT_FLOOD: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 2)
+  (func (export "_start") (local $e i32)
+    (i32.store (i32.const 0) (i32.const 65536))
+    (i32.store (i32.const 4) (i32.const 65536))
+    (loop $l
+      (local.set $e (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (br_if $l (i32.eqz (local.get $e))))
+    (call $exit (local.get $e))))"#;
+
+#[test]
+fn linear_memory_growth_counts_against_the_memory_budget() {
+    let program = Program::from_bytes(GROW_BOMB).unwrap();
+    // 8 MiB: the first page and 7 grows of 16 pages fit (113 pages), the 8th does not.
+    let sandbox = Sandbox::builder().max_memory(8 << 20).build().unwrap();
+    assert_eq!(sandbox.run(&program).unwrap().status, Status::Exited(7));
+    assert_eq!(
+        sandbox.run(&program).unwrap().status,
+        Status::Exited(7),
+        "each run has its own budget, and a run's memory is given back"
+    );
+    // Without a tight limit, the grows go on far past 8 MiB.
+    let roomy = Sandbox::builder().max_memory(64 << 20).build().unwrap();
+    assert_eq!(roomy.run(&program).unwrap().status, Status::Exited(63));
+    // Through the CLI, the same.
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("grow.wat");
+    std::fs::write(&m, GROW_BOMB).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["run", "--max-memory", "8M"])
+        .arg(&m)
+        .env("STRATA_CACHE_DIR", t.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+}
+
+#[test]
+fn captured_output_counts_against_the_memory_budget() {
+    let program = Program::from_bytes(STDOUT_FLOOD).unwrap();
+    let o = Sandbox::builder()
+        .max_memory(8 << 20)
+        .build()
+        .unwrap()
+        .run(&program)
+        .unwrap();
+    assert_eq!(o.status, Status::Exited(51), "ENOSPC");
+    // The two pages of linear memory and the captured output share the 8 MiB.
+    assert_eq!(o.stdout.len(), (8 << 20) - 2 * 65536);
+}

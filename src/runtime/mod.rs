@@ -78,11 +78,13 @@ pub mod cache;
 mod error;
 mod imports;
 pub mod limits;
+mod memory_budget;
 mod metering;
 mod watchdog;
 
 pub use error::{Error, Input as ErrorInput};
 pub use limits::ResourceLimits;
+pub use memory_budget::budgeted;
 pub use metering::metered_engine;
 
 use crate::vfs::{MemFs, Vfs};
@@ -384,12 +386,13 @@ impl WasiEnvBuilder {
     }
 }
 
-/// The engine to compile with under `fuel`: wasmer's default, or a new metered one.
+/// The engine to compile with under `fuel`: wasmer's default, or a new metered one, with
+/// linear memory and tables counted against the run's budget.
 pub fn engine_for(fuel: Option<u64>) -> Engine {
-    match fuel {
+    budgeted(match fuel {
         Some(fuel) => metered_engine(fuel),
         None => Engine::default(),
-    }
+    })
 }
 
 /// A finished WASI environment living in a wasmer `Store`.
@@ -480,8 +483,12 @@ impl WasiFunctionEnv {
     pub fn instantiate(&self, store: &mut Store, module: &Module) -> Result<Instance, Error> {
         let imports = self.import_object(store, module)?;
         Self::check_imports(&imports, module)?;
-        let instance = Instance::new(store, module, &imports)
-            .map_err(|e| Error::Instantiate(e.to_string()))?;
+        // The instance's memories and tables count against the run's budget (engines made
+        // by `budgeted`; other engines ignore it).
+        let budget = self.ctx(store).vfs.budget().cloned();
+        let instance =
+            memory_budget::with_budget(budget, || Instance::new(store, module, &imports))
+                .map_err(|e| Error::Instantiate(e.to_string()))?;
         self.initialize(store, &instance)?;
         Ok(instance)
     }

@@ -3,7 +3,7 @@
 //! (`crate::runtime::cache`), so a second process pays no compilation either.
 
 use crate::runtime::cache::{self, CacheOutcome};
-use crate::runtime::{Error, ErrorInput, metered_engine};
+use crate::runtime::{Error, ErrorInput, budgeted, metered_engine};
 use bytes::Bytes;
 use dashmap::DashMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use wasmer::{Engine, Module};
 
 /// One engine for every unmetered program of the process, so compiled modules are shared.
-static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::default);
+static ENGINE: LazyLock<Engine> = LazyLock::new(|| budgeted(Engine::default()));
 
 /// A compiled module and the engine it belongs to.
 pub(super) type Compiled = (Module, Engine);
@@ -151,7 +151,7 @@ fn compile(
         return Ok((c.clone(), CacheOutcome::Memory));
     }
     let engine = match fuel {
-        Some(fuel) => metered_engine(fuel),
+        Some(fuel) => budgeted(metered_engine(fuel)),
         None => ENGINE.clone(),
     };
     // The fuel is compiled into the metered code, so it is part of the entry's key.

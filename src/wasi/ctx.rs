@@ -226,6 +226,11 @@ impl WasiCtx {
             }
             Output::Inherit => std::io::stderr().write_all(data).map_err(|_| Errno::Io),
             Output::Capture(c) => {
+                // Captured output is held by the host: it counts against the run's memory
+                // budget, and past it writes fail as on a full disk.
+                if let Some(budget) = self.vfs.budget() {
+                    budget.charge(data.len() as u64, 0)?;
+                }
                 c.append(data);
                 Ok(())
             }

@@ -1,0 +1,215 @@
+//! Linear memory and tables counted against the run's memory budget, the same `Budget` the
+//! filesystem charges: a guest's `memory.grow` past what is left returns -1 (the spec lets a
+//! grow fail), and a memory whose initial size does not fit fails instantiation. Engines that
+//! strata makes carry these tunables; the budget of the instance being created is handed to
+//! them through a thread-local for the length of `Instance::new`, so one engine serves runs
+//! with different budgets.
+
+use crate::vfs::budget::Budget;
+use std::cell::RefCell;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use wasmer::sys::vm::{
+    LinearMemory, MemoryError, MemoryStyle, TableStyle, VMMemory, VMMemoryDefinition,
+    VMSharedMemory, VMTable, VMTableDefinition,
+};
+use wasmer::sys::{BaseTunables, NativeEngineExt, Tunables};
+use wasmer::{Engine, MemoryType, Pages, TableType};
+
+/// What one table element is counted as (a function reference and its signature).
+const TABLE_ELEMENT_COST: u64 = 16;
+const PAGE: u64 = 65536;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Budget>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (an instantiation) with `budget` as the one its memories and tables charge.
+pub(crate) fn with_budget<R>(budget: Option<Arc<Budget>>, f: impl FnOnce() -> R) -> R {
+    let previous = CURRENT.with(|c| c.replace(budget));
+    let r = f();
+    CURRENT.with(|c| *c.borrow_mut() = previous);
+    r
+}
+
+fn current() -> Option<Arc<Budget>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Gives `engine` the budgeted tunables.
+pub fn budgeted(mut engine: Engine) -> Engine {
+    engine.set_tunables(BudgetTunables(BaseTunables::new()));
+    engine
+}
+
+struct BudgetTunables(BaseTunables);
+
+impl BudgetTunables {
+    /// The memory, charged to the current budget if there is one.
+    fn charged(&self, memory: VMMemory) -> Result<VMMemory, MemoryError> {
+        let Some(budget) = current() else {
+            return Ok(memory);
+        };
+        let initial = u64::from(memory.0.size().0) * PAGE;
+        budget
+            .charge(initial, 0)
+            .map_err(|_| over_budget(initial))?;
+        Ok(VMMemory(Box::new(Budgeted {
+            inner: memory.0,
+            budget,
+            charged: initial,
+        })))
+    }
+
+    /// `ty` with its maximum capped to what the current budget can hold in elements.
+    fn capped(ty: &TableType) -> TableType {
+        let mut ty = *ty;
+        if let Some(budget) = current() {
+            let cap = u32::try_from(budget.max_memory() / TABLE_ELEMENT_COST).unwrap_or(u32::MAX);
+            ty.maximum = Some(ty.maximum.map_or(cap, |m| m.min(cap)).max(ty.minimum));
+        }
+        ty
+    }
+}
+
+#[cold]
+fn over_budget(bytes: u64) -> MemoryError {
+    MemoryError::Generic(format!(
+        "{bytes} more bytes of linear memory would pass the run's memory budget (max_memory)"
+    ))
+}
+
+impl Tunables for BudgetTunables {
+    fn memory_style(&self, memory: &MemoryType) -> MemoryStyle {
+        self.0.memory_style(memory)
+    }
+
+    fn table_style(&self, table: &TableType) -> TableStyle {
+        self.0.table_style(table)
+    }
+
+    fn create_host_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+    ) -> Result<VMMemory, MemoryError> {
+        self.charged(self.0.create_host_memory(ty, style)?)
+    }
+
+    unsafe fn create_vm_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+        vm_definition_location: NonNull<VMMemoryDefinition>,
+    ) -> Result<VMMemory, MemoryError> {
+        // SAFETY: forwarded with the caller's guarantee that the location is valid and owned.
+        let memory = unsafe { self.0.create_vm_memory(ty, style, vm_definition_location)? };
+        self.charged(memory)
+    }
+
+    fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
+        self.0.create_host_table(&Self::capped(ty), style)
+    }
+
+    unsafe fn create_vm_table(
+        &self,
+        ty: &TableType,
+        style: &TableStyle,
+        vm_definition_location: NonNull<VMTableDefinition>,
+    ) -> Result<VMTable, String> {
+        // SAFETY: forwarded with the caller's guarantee that the location is valid and owned.
+        unsafe {
+            self.0
+                .create_vm_table(&Self::capped(ty), style, vm_definition_location)
+        }
+    }
+}
+
+/// A linear memory whose growth is charged to a budget (and given back when it is dropped).
+#[derive(Debug)]
+struct Budgeted {
+    inner: Box<dyn LinearMemory + Send + Sync + 'static>,
+    budget: Arc<Budget>,
+    charged: u64,
+}
+
+impl LinearMemory for Budgeted {
+    fn ty(&self) -> MemoryType {
+        self.inner.ty()
+    }
+
+    fn size(&self) -> Pages {
+        self.inner.size()
+    }
+
+    fn style(&self) -> MemoryStyle {
+        self.inner.style()
+    }
+
+    fn grow(&mut self, delta: Pages) -> Result<Pages, MemoryError> {
+        let bytes = u64::from(delta.0) * PAGE;
+        self.budget
+            .charge(bytes, 0)
+            .map_err(|_| over_budget(bytes))?;
+        match self.inner.grow(delta) {
+            Ok(p) => {
+                self.charged += bytes;
+                Ok(p)
+            }
+            Err(e) => {
+                self.budget.refund(bytes, 0);
+                Err(e)
+            }
+        }
+    }
+
+    fn grow_at_least(&mut self, min_size: u64) -> Result<(), MemoryError> {
+        let have = u64::from(self.inner.size().0) * PAGE;
+        let more = min_size.saturating_sub(have);
+        self.budget.charge(more, 0).map_err(|_| over_budget(more))?;
+        match self.inner.grow_at_least(min_size) {
+            Ok(()) => {
+                let now = u64::from(self.inner.size().0) * PAGE;
+                // Charge what it really grew by.
+                let grew = now.saturating_sub(have);
+                self.budget.refund(more, 0);
+                self.budget.add(grew);
+                self.charged += grew;
+                Ok(())
+            }
+            Err(e) => {
+                self.budget.refund(more, 0);
+                Err(e)
+            }
+        }
+    }
+
+    fn reset(&mut self) -> Result<(), MemoryError> {
+        self.inner.reset()?;
+        self.budget.refund(self.charged, 0);
+        self.charged = 0;
+        Ok(())
+    }
+
+    fn vmmemory(&self) -> NonNull<VMMemoryDefinition> {
+        self.inner.vmmemory()
+    }
+
+    fn try_clone(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {
+        self.inner.try_clone()
+    }
+
+    fn copy(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {
+        self.inner.copy()
+    }
+
+    fn as_shared(&self) -> Result<VMSharedMemory, MemoryError> {
+        self.inner.as_shared()
+    }
+}
+
+impl Drop for Budgeted {
+    fn drop(&mut self) {
+        self.budget.refund(self.charged, 0);
+    }
+}
