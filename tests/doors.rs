@@ -640,3 +640,51 @@ fn setup_errors_name_their_input() {
         )
     );
 }
+
+/// The realtime start of deterministic runs (2000-01-01) plus a day: virtual timestamps stay
+/// below it, wall-clock ones (and host files' mtimes) lie far above.
+const VIRTUAL_UNTIL_S: u64 = 946_684_800 + 86_400;
+
+#[test]
+fn a_deterministic_run_sees_no_wall_clock_time() {
+    use strata::vfs::{NodeId, Vfs};
+    let w = World::new();
+    let o = Sandbox::builder()
+        .deterministic(2)
+        .image_file(w.path("lower.tar"), "/")
+        .image_file(w.path("upper.tar"), "/")
+        .image_file(w.path("lower.tar"), "/opt/img")
+        .image_file(w.path("upper.tar"), "/opt/img")
+        .dir(w.path("host"), "/new/mount")
+        .args(["write", "/etc/new", "n", ";", "rm", "/etc/b"])
+        .build()
+        .unwrap()
+        .run(&Program::from_file(sh()).unwrap())
+        .unwrap();
+    assert_eq!(o.status, Status::Exited(0));
+    // Every change time: from an image, the virtual clock, never the wall clock. (Host
+    // files keep their host mtimes, so only change times are comparable everywhere.)
+    fn walk(vfs: &Vfs, dir: NodeId, path: &str, out: &mut Vec<(String, u64)>) {
+        out.push((path.to_string(), vfs.stat_node(dir).unwrap().ctim));
+        for (_, name, _, _) in vfs.readdir(dir, 0).unwrap() {
+            if matches!(&*name, "." | "..") {
+                continue;
+            }
+            let id = vfs.lookup(dir, name.as_bytes(), false).unwrap();
+            let p = format!("{path}/{name}");
+            if vfs.stat_node(id).unwrap().filetype == strata::vfs::FileType::Directory {
+                walk(vfs, id, &p, out);
+            } else {
+                out.push((p, vfs.stat_node(id).unwrap().ctim));
+            }
+        }
+    }
+    let mut ctimes = Vec::new();
+    walk(&o.fs, o.fs.root(), "", &mut ctimes);
+    assert!(ctimes.len() > 10, "{ctimes:?}");
+    let wall: Vec<_> = ctimes
+        .iter()
+        .filter(|(_, t)| *t / 1_000_000_000 >= VIRTUAL_UNTIL_S)
+        .collect();
+    assert!(wall.is_empty(), "wall-clock change times: {wall:?}");
+}
