@@ -100,12 +100,18 @@ enum End {
     DevNull,
 }
 
-/// Runs `strata run FLAGS stdio.wasm ARGS` with these streams; returns the guest's stdout
-/// (from the terminal, the pipe or the file, whichever stdout was; `\r` of the terminal's
-/// output processing removed).
-fn cli(flags: &[&str], args: &[&str], stdin: End, stdout: End, stderr: End) -> String {
+/// Runs `strata run FLAGS stdio.wasm ARGS` with these streams (compiled modules cached in
+/// `cache`); returns the guest's stdout (from the terminal, the pipe or the file, whichever
+/// stdout was; `\r` of the terminal's output processing removed).
+fn cli(
+    cache: &Path,
+    flags: &[&str],
+    args: &[&str],
+    stdin: End,
+    stdout: End,
+    stderr: End,
+) -> String {
     let t = pty();
-    let cache = std::env::temp_dir().join("strata-stdio-test-cache");
     let stdio = |end: &End, input: bool| -> Stdio {
         match end {
             End::Tty => Stdio::from(t.slave.try_clone().unwrap()),
@@ -120,7 +126,7 @@ fn cli(flags: &[&str], args: &[&str], stdin: End, stdout: End, stderr: End) -> S
         .args(flags)
         .arg(module())
         .args(args)
-        .env("STRATA_CACHE_DIR", &cache)
+        .env("STRATA_CACHE_DIR", cache)
         .stdin(stdio(&stdin, true))
         .stdout(stdio(&stdout, false))
         .stderr(stdio(&stderr, false))
@@ -178,6 +184,9 @@ fn the_cli_tells_the_guest_what_each_stream_really_is() {
     let read = Some(script_read());
     let read = read.as_deref();
     use End::*;
+    let cli = |flags: &[&str], args: &[&str], stdin, stdout, stderr| {
+        cli(t.path(), flags, args, stdin, stdout, stderr)
+    };
 
     // Everything on a terminal: an interactive session.
     let all_tty = cli(&[], &["--read"], Tty, Tty, Tty);
