@@ -639,3 +639,149 @@ fn setup_errors_name_their_input() {
         )
     );
 }
+
+/// The realtime start of deterministic runs (2000-01-01) plus a day: virtual timestamps stay
+/// below it, wall-clock ones (and host files' mtimes) lie far above.
+const VIRTUAL_UNTIL_S: u64 = 946_684_800 + 86_400;
+
+/// `(path, mtime in seconds)` of every member of a tar.
+fn tar_mtimes(bytes: &[u8]) -> Vec<(String, u64)> {
+    let mut a = tar::Archive::new(bytes);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            (path, e.header().mtime().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn deterministic_mount_points_leave_byte_identical_tars_sequentially_and_in_parallel() {
+    let w = World::new();
+    let (image, host) = (w.s("lower.tar"), w.s("host"));
+    // `/new/mount` is not in the image: both directories are created for the mount.
+    let args = [
+        "write",
+        "/new/mount/out.txt",
+        "x",
+        ";",
+        "mkdir",
+        "/new/made",
+        ";",
+        "ls",
+        "/new",
+    ];
+    let cli = |out: PathBuf| {
+        let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["run", "--deterministic=5", "--image", &image, "--dir"])
+            .arg(format!("{host}::/new/mount"))
+            .arg("--save-fs")
+            .arg(&out)
+            .arg(sh())
+            .args(args)
+            .env("STRATA_CACHE_DIR", w.path("cache"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        assert_eq!(o.stdout, b"made mount\n");
+        std::fs::read(out).unwrap()
+    };
+    let program = Program::from_file(sh()).unwrap();
+    let library = |out: PathBuf| {
+        let o = Sandbox::builder()
+            .deterministic(5)
+            .image_file(w.path("lower.tar"), "/")
+            .dir(w.path("host"), "/new/mount")
+            .export_fs(&out)
+            .args(args)
+            .build()
+            .unwrap()
+            .run(&program)
+            .unwrap();
+        assert_eq!(
+            (o.status, o.stdout),
+            (Status::Exited(0), b"made mount\n".to_vec())
+        );
+        std::fs::read(out).unwrap()
+    };
+    let mut tars = vec![
+        cli(w.path("cli-1.tar")),
+        cli(w.path("cli-2.tar")),
+        library(w.path("lib-1.tar")),
+        library(w.path("lib-2.tar")),
+    ];
+    std::thread::scope(|s| {
+        let runs = [
+            s.spawn(|| cli(w.path("cli-p1.tar"))),
+            s.spawn(|| cli(w.path("cli-p2.tar"))),
+            s.spawn(|| library(w.path("lib-p1.tar"))),
+            s.spawn(|| library(w.path("lib-p2.tar"))),
+        ];
+        tars.extend(runs.map(|t| t.join().unwrap()));
+    });
+    for (i, t) in tars.iter().enumerate() {
+        assert!(*t == tars[0], "tar {i} differs from the first");
+    }
+    // The mount points and what the run made carry virtual times; the imported host file
+    // keeps its host mtime.
+    let times = tar_mtimes(&tars[0]);
+    let mtime = |p: &str| times.iter().find(|(q, _)| q == p).map(|(_, t)| *t);
+    for p in ["new/", "new/mount/", "new/made/", "new/mount/out.txt"] {
+        let t = mtime(p).unwrap_or_else(|| panic!("{p} in {times:?}"));
+        assert!(t < VIRTUAL_UNTIL_S, "{p}: mtime {t} is not virtual");
+    }
+    let host_mtime = std::fs::metadata(w.path("host/h.txt"))
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(mtime("new/mount/h.txt"), Some(host_mtime));
+}
+
+#[test]
+fn a_deterministic_run_sees_no_wall_clock_time() {
+    use strata::vfs::{NodeId, Vfs};
+    let w = World::new();
+    let o = Sandbox::builder()
+        .deterministic(2)
+        .image_file(w.path("lower.tar"), "/")
+        .image_file(w.path("upper.tar"), "/")
+        .image_file(w.path("lower.tar"), "/opt/img")
+        .image_file(w.path("upper.tar"), "/opt/img")
+        .dir(w.path("host"), "/new/mount")
+        .args(["write", "/etc/new", "n", ";", "rm", "/etc/b"])
+        .build()
+        .unwrap()
+        .run(&Program::from_file(sh()).unwrap())
+        .unwrap();
+    assert_eq!(o.status, Status::Exited(0));
+    // Every change time: from an image, the virtual clock, never the wall clock. (Host
+    // files keep their host mtimes, so only change times are comparable everywhere.)
+    fn walk(vfs: &Vfs, dir: NodeId, path: &str, out: &mut Vec<(String, u64)>) {
+        out.push((path.to_string(), vfs.stat_node(dir).unwrap().ctim));
+        for (_, name, _, _) in vfs.readdir(dir, 0).unwrap() {
+            if matches!(&*name, "." | "..") {
+                continue;
+            }
+            let id = vfs.lookup(dir, name.as_bytes(), false).unwrap();
+            let p = format!("{path}/{name}");
+            if vfs.stat_node(id).unwrap().filetype == strata::vfs::FileType::Directory {
+                walk(vfs, id, &p, out);
+            } else {
+                out.push((p, vfs.stat_node(id).unwrap().ctim));
+            }
+        }
+    }
+    let mut ctimes = Vec::new();
+    walk(&o.fs, o.fs.root(), "", &mut ctimes);
+    assert!(ctimes.len() > 10, "{ctimes:?}");
+    let wall: Vec<_> = ctimes
+        .iter()
+        .filter(|(_, t)| *t / 1_000_000_000 >= VIRTUAL_UNTIL_S)
+        .collect();
+    assert!(wall.is_empty(), "wall-clock change times: {wall:?}");
+}

@@ -9,8 +9,9 @@
 use super::load::Image;
 use crate::vfs::dir::Ino;
 use crate::vfs::node::{Node, NodeKind};
-use crate::vfs::{Errno, FileType, MemFs, Result, SetTime};
+use crate::vfs::{Clock, Errno, FileType, MemFs, Result, SetTime};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Removes `name` from `dir`, recursively if it is a directory.
 fn remove_tree(fs: &mut MemFs, dir: Ino, name: &str) -> Result<()> {
@@ -289,10 +290,30 @@ fn copy_tree(
 }
 
 /// Stacks OCI layers, lowest first, into one writable filesystem (a fork of the first, so
-/// with its absolute-symlink policy: `InRoot` for loaded images).
+/// with its absolute-symlink policy: `InRoot` for loaded images, and its clock).
 pub fn stack<L: std::borrow::Borrow<Image>>(layers: &[L]) -> Result<MemFs> {
+    stack_on(layers, None)
+}
+
+/// `stack`, with the result taking its timestamps from `clock` from the start: the change
+/// times stacking stamps (every node an upper layer adds or alters, directories whiteouts
+/// empty) are then `clock`'s, e.g. a deterministic run's virtual clock, not the wall clock.
+pub fn stack_with_clock<L: std::borrow::Borrow<Image>>(
+    layers: &[L],
+    clock: Arc<dyn Clock>,
+) -> Result<MemFs> {
+    stack_on(layers, Some(clock))
+}
+
+fn stack_on<L: std::borrow::Borrow<Image>>(
+    layers: &[L],
+    clock: Option<Arc<dyn Clock>>,
+) -> Result<MemFs> {
     let (first, rest) = layers.split_first().ok_or(Errno::Inval)?;
     let mut fs = first.borrow().fs.fork();
+    if let Some(clock) = clock {
+        fs.set_clock(clock);
+    }
     // Whiteouts in the lowest layer hide nothing; its opaque markers neither.
     for layer in rest {
         apply_layer(&mut fs, layer.borrow())?;

@@ -18,6 +18,6 @@ pub use cache::ImageCache;
 pub use error::{EntryProblem, ExportError, ImageError, Quoted, quoted, quoted_path};
 pub use export::{ExportOptions, export_memfs, export_vfs};
 pub use inspect::{Entry, EntryKind, entries};
-pub use layers::{Deletions, apply_layer, diff_into, stack, write_diff};
+pub use layers::{Deletions, apply_layer, diff_into, stack, stack_with_clock, write_diff};
 pub use load::{Image, LoadOptions, LoadStats, load_bytes, load_path, load_reader};
 pub use load_limits::Limits;

@@ -80,6 +80,7 @@ mod imports;
 pub mod limits;
 mod memory_budget;
 mod metering;
+mod stdio;
 mod watchdog;
 
 pub use error::{Error, Input as ErrorInput};
@@ -129,6 +130,8 @@ pub struct WasiEnvBuilder {
     stdin: Input,
     stdout: Output,
     stderr: Output,
+    /// Whether inherited stdio reports the host stream's kind (default: true).
+    host_stdio: bool,
     trace: Option<TraceFn>,
     /// Preopen the namespace root after the explicit preopens (default: true).
     root_preopen: bool,
@@ -151,6 +154,7 @@ impl WasiEnv {
             stdin: Input::Inherit,
             stdout: Output::Inherit,
             stderr: Output::Inherit,
+            host_stdio: true,
             trace: None,
             root_preopen: true,
             limits: ResourceLimits::default(),
@@ -237,6 +241,18 @@ impl WasiEnvBuilder {
         c
     }
 
+    /// Whether a stream the guest inherits from the host process reports what the host's
+    /// stream is (default: yes): a terminal as one (`CHARACTER_DEVICE`, what wasi-libc's
+    /// `isatty` looks for), a regular file as `REGULAR_FILE`, anything else (a pipe, a
+    /// socket, `/dev/null`) as `UNKNOWN`. Off, inherited streams report `UNKNOWN` whatever
+    /// they are, so the guest's view does not depend on how the host process was started
+    /// (deterministic sandboxes turn it off). Bytes, captures, `Null` and files are never
+    /// terminals either way: a regular file is `REGULAR_FILE`, the rest `UNKNOWN`.
+    pub fn inspect_host_stdio(mut self, on: bool) -> Self {
+        self.host_stdio = on;
+        self
+    }
+
     /// Whether the namespace root is preopened as `/` after the explicit preopens (default:
     /// yes). Without it, a guest given no preopens has none, as under wasmtime.
     pub fn root_preopen(mut self, on: bool) -> Self {
@@ -320,6 +336,11 @@ impl WasiEnvBuilder {
             .into_iter()
             .map(|(k, v)| format!("{k}={v}").into_bytes())
             .collect();
+        ctx.stdio_kinds = [
+            stdio::of_input(&self.stdin, self.host_stdio),
+            stdio::of_output(&self.stdout, 1, self.host_stdio),
+            stdio::of_output(&self.stderr, 2, self.host_stdio),
+        ];
         ctx.stdin = self.stdin;
         ctx.stdout = self.stdout;
         ctx.stderr = self.stderr;

@@ -88,7 +88,11 @@ pub enum Mode {
     ReadOnly,
 }
 
-/// Where the guest's stdin comes from.
+/// Where the guest's stdin comes from. What the guest is told it is (`fd_fdstat_get`, so
+/// wasi-libc's `isatty`): `Inherit` is what strata's own stdin is (a terminal, a regular
+/// file, or `UNKNOWN` for a pipe, a socket or anything else; always `UNKNOWN` in
+/// deterministic runs), `File` is `REGULAR_FILE` (`UNKNOWN` if it is no regular file),
+/// `Empty` and `Bytes` are `UNKNOWN`, like a pipe. Only a terminal reads as a terminal.
 #[derive(Clone, Debug, Default)]
 pub enum Stdin {
     /// At end of file at once.
@@ -102,7 +106,9 @@ pub enum Stdin {
     Inherit,
 }
 
-/// Where the guest's stdout or stderr goes.
+/// Where the guest's stdout or stderr goes. What the guest is told it is, as for `Stdin`:
+/// `Inherit` is what strata's own stream is (`UNKNOWN` in deterministic runs), `File` is
+/// `REGULAR_FILE`, `Capture` and `Null` are `UNKNOWN`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Stream {
     /// Into the outcome (`Outcome::stdout`, `Outcome::stderr`).
@@ -343,9 +349,10 @@ impl SandboxBuilder {
     }
 
     /// Deterministic runs: virtual clocks from 2000-01-01 advancing 1 µs per reading,
-    /// file timestamps from the same kind of clock (the prepared filesystem's too), random
-    /// bytes from a ChaCha generator seeded with `seed`. Same inputs, same seed:
-    /// byte-identical outputs and filesystem.
+    /// file timestamps from the same kind of clock (the prepared filesystem's too, mount
+    /// points included), random bytes from a ChaCha generator seeded with `seed`; inherited
+    /// stdio reports `UNKNOWN`, never a terminal. Same inputs, same seed: byte-identical
+    /// outputs and filesystem.
     pub fn deterministic(mut self, seed: u64) -> Self {
         self.spec.seed = Some(seed);
         self
@@ -432,6 +439,9 @@ impl Sandbox {
             .fs(vfs)
             .limits(spec.limits)
             .root_preopen(spec.preopens == Preopens::DirsThenRoot)
+            // A deterministic run's guest must not learn whether strata's own streams are
+            // terminals, pipes or files: inherited ones are all `UNKNOWN`.
+            .inspect_host_stdio(spec.seed.is_none())
             .stdin(stdin(&spec.stdin)?);
         if spec.invoke.is_none() {
             builder = builder.args(spec.args.iter().cloned());

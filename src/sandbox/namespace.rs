@@ -1,10 +1,12 @@
 //! Assembling a sandbox's namespace from what it was given, in one fixed order: images (layers
 //! at one guest path stack as OCI layers, lowest first; the group at `/` becomes the root),
-//! then host directories, then single files, then read-only marks. Every node strata creates
-//! here takes its times from the run's clock, so a deterministic sandbox is reproducible.
+//! then host directories, then single files, then read-only marks. Every time strata stamps
+//! here (nodes it creates, mount points, change times from stacking layers) comes from the
+//! run's clock, so a deterministic sandbox is reproducible; imported host entries keep their
+//! host modification and access times.
 
 use super::{DirLayer, ImageLayer, ImageSource, Mode};
-use crate::image::{Image, ImageCache, LoadOptions, stack};
+use crate::image::{Image, ImageCache, LoadOptions, stack_with_clock};
 use crate::runtime::{Error, ErrorInput};
 use crate::vfs::{AbsoluteSymlinks, Clock, FileData, MemFs, NodeId, Vfs};
 use bytes::Bytes;
@@ -83,15 +85,14 @@ pub(super) fn assemble(
             .iter()
             .map(|l| load(&l.source))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut fs = stack(&loaded).map_err(|e| {
+        // The run's clock from the start: stacking stamps change times too.
+        stack_with_clock(&loaded, clock.clone()).map_err(|e| {
             let names: Vec<String> = group.iter().map(|l| source_name(&l.source)).collect();
             Error::input(
                 ErrorInput::Image(names.join(" ")),
                 format!("cannot stack layers: {e}"),
             )
-        })?;
-        fs.set_clock(clock.clone());
-        Ok(fs)
+        })
     };
     let ro = |group: &[&ImageLayer]| group.iter().any(|l| l.mode == Mode::ReadOnly);
 

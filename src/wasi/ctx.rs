@@ -48,6 +48,38 @@ pub enum Output {
     File(Arc<std::fs::File>),
 }
 
+/// What a stdio stream is, as `fd_fdstat_get` and `fd_filestat_get` tell the guest on fds
+/// 0–2. wasi-libc's `isatty` (and so Rust's `IsTerminal`, CPython's interactive mode, line
+/// buffering) takes a `CHARACTER_DEVICE` whose rights lack `FD_SEEK` and `FD_TELL` for a
+/// terminal; stdio never has those rights, so only `Terminal` reads as one. Decided when the
+/// run is set up (the runtime's builder looks at the host's streams); the syscall layer only
+/// reports it. The answers are wasmtime's (`wasmtime-wasi` preview1: a terminal is
+/// `CHARACTER_DEVICE`, any other stream `UNKNOWN`), except that a regular file says so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StdioKind {
+    /// A terminal: `CHARACTER_DEVICE`.
+    Terminal,
+    /// A regular file (`< file`, `> file`, `--stdin FILE`): `REGULAR_FILE`. Still not
+    /// seekable through stdio (`fd_seek` gives `ESPIPE`), and its filestat size is 0.
+    RegularFile,
+    /// Anything else: a pipe, a socket, a device that is not a terminal (`/dev/null`), bytes
+    /// or capture of the embedder's, nowhere, and every inherited stream of a deterministic
+    /// run: `UNKNOWN`.
+    #[default]
+    Unknown,
+}
+
+impl StdioKind {
+    /// The WASI filetype the guest is told.
+    pub fn filetype(self) -> u8 {
+        match self {
+            StdioKind::Terminal => super::abi::filetype::CHARACTER_DEVICE,
+            StdioKind::RegularFile => super::abi::filetype::REGULAR_FILE,
+            StdioKind::Unknown => super::abi::filetype::UNKNOWN,
+        }
+    }
+}
+
 /// Clocks and randomness a guest observes; deterministic runs substitute their own.
 pub trait Environment: Send {
     /// Wall-clock time, ns since the Unix epoch.
@@ -126,6 +158,9 @@ pub struct WasiCtx {
     pub stdin: Input,
     pub stdout: Output,
     pub stderr: Output,
+    /// What stdin, stdout and stderr are, in that order (default: all `Unknown`; the
+    /// runtime's builder sets them from what it was given).
+    pub stdio_kinds: [StdioKind; 3],
     pub environment: Box<dyn Environment>,
     /// Faults to inject into the guest's calls (default: none).
     pub faults: FaultPlan,
@@ -164,6 +199,7 @@ impl WasiCtx {
             stdin: Input::Inherit,
             stdout: Output::Inherit,
             stderr: Output::Inherit,
+            stdio_kinds: [StdioKind::Unknown; 3],
             environment: Box::new(HostEnvironment::default()),
             faults: FaultPlan::default(),
         }
@@ -187,6 +223,11 @@ impl WasiCtx {
             write: false,
             path: Some(name.to_string()),
         })
+    }
+
+    /// What the stream `which` is (see `StdioKind`).
+    pub fn stdio_kind(&self, which: Stdio) -> StdioKind {
+        self.stdio_kinds[which.index()]
     }
 
     pub(crate) fn read_stdin(&mut self, buf: &mut [u8]) -> Result<usize> {

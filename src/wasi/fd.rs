@@ -333,7 +333,7 @@ impl WasiCtx {
     ) -> Result<()> {
         let e = self.fds.get(fd)?;
         let filetype = match &e.kind {
-            FdKind::Stdio(_) => abi::filetype::CHARACTER_DEVICE,
+            FdKind::Stdio(s) => self.stdio_kind(*s).filetype(),
             FdKind::Dir { .. } => abi::filetype::DIRECTORY,
             FdKind::File { node, .. } => self.vfs.stat_node(*node)?.filetype as u8,
         };
@@ -376,10 +376,13 @@ impl WasiCtx {
     pub(crate) fn stat_fd(&mut self, fd: u32) -> Result<Filestat> {
         let e = self.fds.get(fd)?;
         e.require(rights::FD_FILESTAT_GET)?;
-        match e.node() {
-            Some(node) => Ok(filestat_of(&self.vfs.stat_node(node)?)),
-            None => Ok(Filestat {
-                filetype: abi::filetype::CHARACTER_DEVICE,
+        match e.kind {
+            FdKind::File { node, .. } | FdKind::Dir { node, .. } => {
+                Ok(filestat_of(&self.vfs.stat_node(node)?))
+            }
+            // The same filetype as `fd_fdstat_get`, the rest zero (as wasmtime).
+            FdKind::Stdio(s) => Ok(Filestat {
+                filetype: self.stdio_kind(s).filetype(),
                 ..Filestat::default()
             }),
         }
@@ -529,5 +532,110 @@ impl WasiCtx {
             }
         }
         mem.write_u32(bufused, used as u32)
+    }
+}
+
+/// What fds 0–2 say they are: the kind decided at setup, through both stat calls.
+#[cfg(test)]
+mod stdio_kind_tests {
+    use crate::vfs::Vfs;
+    use crate::wasi::abi::{Abi, filetype, rights};
+    use crate::wasi::ctx::{StdioKind, WasiCtx};
+
+    /// `(filetype, rights_base)` from `fd_fdstat_get`.
+    fn fdstat(ctx: &mut WasiCtx, fd: u32) -> (u8, u64) {
+        let mut mem = vec![0u8; 64];
+        ctx.fd_fdstat_get(&mut mem, fd, 0).unwrap();
+        (mem[0], u64::from_le_bytes(mem[8..16].try_into().unwrap()))
+    }
+
+    /// The filetype from `fd_filestat_get` in both layouts (at byte 16 in each).
+    fn filestat_type(ctx: &mut WasiCtx, fd: u32) -> u8 {
+        let [p1, p0] = [Abi::P1, Abi::P0].map(|abi| {
+            let mut mem = vec![0u8; 64];
+            ctx.fd_filestat_get(&mut mem, abi, fd, 0).unwrap();
+            mem[16]
+        });
+        assert_eq!(p1, p0, "fd {fd}: preview0 and preview1 agree");
+        p1
+    }
+
+    /// wasi-libc's `isatty`: a character device without seek or tell rights.
+    fn isatty(ctx: &mut WasiCtx, fd: u32) -> bool {
+        let (ft, base) = fdstat(ctx, fd);
+        ft == filetype::CHARACTER_DEVICE && base & (rights::FD_SEEK | rights::FD_TELL) == 0
+    }
+
+    #[test]
+    fn each_kind_reports_its_filetype_through_fdstat_and_filestat() {
+        for (kind, ft) in [
+            (StdioKind::Terminal, filetype::CHARACTER_DEVICE),
+            (StdioKind::RegularFile, filetype::REGULAR_FILE),
+            (StdioKind::Unknown, filetype::UNKNOWN),
+        ] {
+            let mut ctx = WasiCtx::new(Vfs::default());
+            ctx.stdio_kinds = [kind; 3];
+            for fd in 0..3 {
+                let (got, base) = fdstat(&mut ctx, fd);
+                assert_eq!(got, ft, "{kind:?}: fd {fd}: fdstat");
+                assert_eq!(
+                    base & (rights::FD_SEEK | rights::FD_TELL),
+                    0,
+                    "never seekable"
+                );
+                assert_eq!(
+                    filestat_type(&mut ctx, fd),
+                    ft,
+                    "{kind:?}: fd {fd}: filestat"
+                );
+                assert_eq!(
+                    isatty(&mut ctx, fd),
+                    kind == StdioKind::Terminal,
+                    "{kind:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn each_stream_has_its_own_kind_and_keeps_it_when_renumbered() {
+        let mut ctx = WasiCtx::new(Vfs::default());
+        ctx.stdio_kinds = [
+            StdioKind::RegularFile,
+            StdioKind::Unknown,
+            StdioKind::Terminal,
+        ];
+        let want = [
+            filetype::REGULAR_FILE,
+            filetype::UNKNOWN,
+            filetype::CHARACTER_DEVICE,
+        ];
+        for fd in 0..3 {
+            assert_eq!(fdstat(&mut ctx, fd).0, want[fd as usize]);
+            assert_eq!(filestat_type(&mut ctx, fd), want[fd as usize]);
+        }
+        assert_eq!(
+            (0..3).map(|fd| isatty(&mut ctx, fd)).collect::<Vec<_>>(),
+            [false, false, true]
+        );
+        // stderr moved onto fd 3 is still the terminal; stdout moved onto fd 0 still not.
+        let root = ctx.vfs.root();
+        assert_eq!(ctx.preopen(root, "/"), Ok(3));
+        ctx.fd_renumber(2, 3).unwrap();
+        ctx.fd_renumber(1, 0).unwrap();
+        assert!(isatty(&mut ctx, 3));
+        assert_eq!(filestat_type(&mut ctx, 3), filetype::CHARACTER_DEVICE);
+        assert!(!isatty(&mut ctx, 0));
+        assert_eq!(filestat_type(&mut ctx, 0), filetype::UNKNOWN);
+    }
+
+    #[test]
+    fn a_bare_context_claims_no_terminal() {
+        // Only the runtime's builder, which may look at the host, says "terminal".
+        let mut ctx = WasiCtx::new(Vfs::default());
+        for fd in 0..3 {
+            assert_eq!(fdstat(&mut ctx, fd).0, filetype::UNKNOWN);
+            assert!(!isatty(&mut ctx, fd));
+        }
     }
 }

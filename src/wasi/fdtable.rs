@@ -15,6 +15,17 @@ pub enum Stdio {
     Stderr,
 }
 
+impl Stdio {
+    /// 0, 1, 2: the stream's number before any renumbering.
+    pub fn index(self) -> usize {
+        match self {
+            Stdio::Stdin => 0,
+            Stdio::Stdout => 1,
+            Stdio::Stderr => 2,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FdKind {
     Stdio(Stdio),
