@@ -7,6 +7,9 @@ use super::fdtable::{FdKind, Stdio};
 use super::memory::GuestMemory;
 use crate::vfs::{Errno, Result};
 
+/// Most subscriptions one `poll_oneoff` call may pass; beyond, `EINVAL`.
+pub const MAX_SUBSCRIPTIONS: u32 = 65536;
+
 /// Longest single wait: long sleeps are cut into slices so an absolute deadline on the
 /// realtime clock follows clock changes.
 const MAX_SLEEP_NS: u64 = 1_000_000_000;
@@ -22,7 +25,9 @@ impl WasiCtx {
         nsubs: u32,
         nevents: u32,
     ) -> Result<()> {
-        if nsubs == 0 {
+        // Each subscription becomes a host-side entry: past the bound the call is refused
+        // (as poll(2) refuses more fds than RLIMIT_NOFILE) rather than sized by the guest.
+        if nsubs == 0 || nsubs > MAX_SUBSCRIPTIONS {
             return Err(Errno::Inval);
         }
         let sub_size = abi::subscription_size(abi) as u32;
@@ -30,7 +35,7 @@ impl WasiCtx {
         mem.slice(subs, nsubs.checked_mul(sub_size).ok_or(Errno::Fault)?)?;
         mem.slice(events, nsubs.checked_mul(ev_size).ok_or(Errno::Fault)?)?;
         mem.slice(nevents, 4)?;
-        let mut list = Vec::with_capacity(nsubs.min(1024) as usize);
+        let mut list = Vec::with_capacity(nsubs as usize);
         for i in 0..nsubs {
             let mut raw = [0u8; abi::SUBSCRIPTION_MAX];
             mem.read(subs + i * sub_size, &mut raw[..sub_size as usize])?;
@@ -164,4 +169,31 @@ fn host_poll_stdin(timeout_ns: Option<u64>) -> bool {
 #[cfg(not(unix))]
 fn host_poll_stdin(_timeout_ns: Option<u64>) -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::Vfs;
+    use crate::wasi::abi::Abi;
+    use crate::wasi::ctx::WasiCtx;
+
+    #[test]
+    fn subscription_count_is_bounded_before_anything_is_allocated() {
+        let mut ctx = WasiCtx::new(Vfs::default());
+        let sub = abi::subscription_size(Abi::P1) as u32;
+        let n = MAX_SUBSCRIPTIONS + 1;
+        // Room for every subscription and event, so only the count can be refused.
+        let mut mem = vec![0u8; (n * (sub + abi::EVENT_SIZE as u32) + 64) as usize];
+        let events = n * sub;
+        let out = events + n * abi::EVENT_SIZE as u32;
+        assert_eq!(
+            ctx.poll_oneoff(&mut mem, Abi::P1, 0, events, n, out),
+            Err(Errno::Inval)
+        );
+        assert_eq!(
+            ctx.poll_oneoff(&mut mem, Abi::P1, 0, events, 0, out),
+            Err(Errno::Inval)
+        );
+    }
 }
