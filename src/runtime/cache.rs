@@ -165,14 +165,40 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Module> {
         return None;
     }
     let sum = &rest[..32];
-    let artifact = &map[HEADER..];
-    if blake3::hash(artifact).as_bytes() != sum {
+    if checksum(&map, HEADER).as_bytes() != sum {
         return None;
     }
     let artifact = bytes::Bytes::from_owner(map).slice(HEADER..);
     // SAFETY: the artifact is byte for byte what `Module::serialize` produced for this key
     // (checked by its hash above) in a directory only the user writes; see the module doc.
     unsafe { Module::deserialize(engine, artifact) }.ok()
+}
+
+/// The blake3 hash of `map[from..]`, dropping each hashed chunk's pages from this process
+/// again: checking the whole entry must not leave all of it resident (for a large module
+/// the mapped pages would outweigh the code wasmer loads from them).
+fn checksum(map: &memmap2::Mmap, from: usize) -> blake3::Hash {
+    const CHUNK: usize = 8 << 20;
+    let mut h = blake3::Hasher::new();
+    let mut at = from;
+    while at < map.len() {
+        let end = (at + CHUNK).min(map.len());
+        h.update(&map[at..end]);
+        // Whole pages only; the mapping starts page-aligned.
+        let page_start = at & !4095;
+        // SAFETY: the mapping is a read-only view of a file that is never modified in place,
+        // so dropping its pages loses nothing: a later access reads the same bytes back from
+        // the page cache. No reference into the range outlives this statement.
+        let _ = unsafe {
+            map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                page_start,
+                end - page_start,
+            )
+        };
+        at = end;
+    }
+    h.finalize()
 }
 
 fn write_entry(module: &Module, dir: &Path, path: &Path) -> std::io::Result<()> {
