@@ -454,24 +454,18 @@ fn cases(w: &World) -> Vec<Case> {
         },
         Case {
             name: "memory_limit_is_enospc",
-            flags: flags(&["--max-memory", "64K"]),
-            builder: Box::new(|b| b.max_memory(64 << 10)),
+            flags: flags(&["--max-memory", "4M"]),
+            builder: Box::new(|b| b.max_memory(4 << 20)),
             module: sh(),
-            // 100 KiB: more than the 64 KiB allowed.
+            // 8 MB of file data does not fit in 4 MiB; once it is removed, a small file does.
             args: vec![
-                "write",
-                "/big",
-                Box::leak("x".repeat(100 << 10).into_boxed_str()),
-                ";",
-                "write",
-                "/small",
-                "s",
+                "fill", "/big", "8000000", ";", "rm", "/big", ";", "write", "/small", "s",
             ],
             expect: Expect {
                 code: 1,
                 stdout: "",
-                stderr: "write /big: No space left on device (os error 51)",
-                files: &[("/small", Some("s"))],
+                stderr: "fill /big: No space left on device (os error 51)",
+                files: &[("/small", Some("s")), ("/big", None)],
             },
         },
         Case {

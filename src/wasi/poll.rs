@@ -25,9 +25,7 @@ impl WasiCtx {
         nsubs: u32,
         nevents: u32,
     ) -> Result<()> {
-        // Each subscription becomes a host-side entry: past the bound the call is refused
-        // (as poll(2) refuses more fds than RLIMIT_NOFILE) rather than sized by the guest.
-        if nsubs == 0 || nsubs > MAX_SUBSCRIPTIONS {
+        if nsubs == 0 {
             return Err(Errno::Inval);
         }
         let sub_size = abi::subscription_size(abi) as u32;
@@ -35,6 +33,12 @@ impl WasiCtx {
         mem.slice(subs, nsubs.checked_mul(sub_size).ok_or(Errno::Fault)?)?;
         mem.slice(events, nsubs.checked_mul(ev_size).ok_or(Errno::Fault)?)?;
         mem.slice(nevents, 4)?;
+        // Each subscription becomes a host-side entry: past the bound the call is refused
+        // (as poll(2) refuses more fds than RLIMIT_NOFILE) rather than sized by the guest.
+        // Bad pointers are reported first, as EFAULT.
+        if nsubs > MAX_SUBSCRIPTIONS {
+            return Err(Errno::Inval);
+        }
         let mut list = Vec::with_capacity(nsubs as usize);
         for i in 0..nsubs {
             let mut raw = [0u8; abi::SUBSCRIPTION_MAX];

@@ -3,8 +3,8 @@
 //! bytes for `cat`/`stdin`); a failing command prints `CMD ARG: ERROR` on stderr and the
 //! program exits 1 at the end. Commands:
 //! `cat PATH`, `write PATH TEXT`, `append PATH TEXT`, `ls DIR` (sorted names), `rm PATH`,
-//! `mkdir PATH`, `stdin` (copies stdin to stdout), `env KEY`, `args`, `preopens`
-//! (`fd NAME` per preopen), `exit N`.
+//! `mkdir PATH`, `fill PATH N` (N bytes of `x`, 64 KiB at a time), `stdin` (copies stdin to
+//! stdout), `env KEY`, `args`, `preopens` (`fd NAME` per preopen), `exit N`.
 
 use std::io::{Read, Write};
 
@@ -42,6 +42,17 @@ fn run(cmd: &str, arg: Option<&str>, text: Option<&str>, out: &mut impl Write) -
             writeln!(out, "{}", names.join(" "))
         }
         "rm" => std::fs::remove_file(path()),
+        "fill" => {
+            let mut f = std::fs::File::create(path())?;
+            let mut left: usize = text.and_then(|t| t.parse().ok()).unwrap_or(0);
+            let chunk = [b'x'; 65536];
+            while left > 0 {
+                let n = left.min(chunk.len());
+                f.write_all(&chunk[..n])?;
+                left -= n;
+            }
+            Ok(())
+        }
         "mkdir" => std::fs::create_dir(path()),
         "stdin" => {
             let mut buf = Vec::new();
