@@ -168,10 +168,37 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Module> {
     if checksum(&map, HEADER).as_bytes() != sum {
         return None;
     }
-    let artifact = bytes::Bytes::from_owner(map).slice(HEADER..);
+    let map = SharedMap(std::sync::Arc::new(map));
+    let artifact = bytes::Bytes::from_owner(map.clone()).slice(HEADER..);
     // SAFETY: the artifact is byte for byte what `Module::serialize` produced for this key
     // (checked by its hash above) in a directory only the user writes; see the module doc.
-    unsafe { Module::deserialize(engine, artifact) }.ok()
+    let module = unsafe { Module::deserialize(engine, artifact) }.ok()?;
+    // The code now lives in wasmer's executable memory; what it still reads from the entry
+    // (data segments at instantiation, metadata) faults back in on demand.
+    drop_pages(&map.0, 0, map.0.len());
+    Some(module)
+}
+
+/// A mapping shared by the `Bytes` wasmer keeps and the cache, which may drop its pages.
+#[derive(Clone)]
+struct SharedMap(std::sync::Arc<memmap2::Mmap>);
+
+impl AsRef<[u8]> for SharedMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Drops the resident pages of `map[from..to]` (rounded out to whole pages) from this
+/// process; the bytes stay readable.
+fn drop_pages(map: &memmap2::Mmap, from: usize, to: usize) {
+    let start = from & !4095;
+    // SAFETY: the mapping is a read-only view of a file that is never modified in place, so
+    // dropping its pages loses nothing: a later access reads the same bytes back from the
+    // page cache. Nothing here holds a reference into the range across the call.
+    let _ = unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, to - start)
+    };
 }
 
 /// The blake3 hash of `map[from..]`, dropping each hashed chunk's pages from this process
@@ -184,18 +211,7 @@ fn checksum(map: &memmap2::Mmap, from: usize) -> blake3::Hash {
     while at < map.len() {
         let end = (at + CHUNK).min(map.len());
         h.update(&map[at..end]);
-        // Whole pages only; the mapping starts page-aligned.
-        let page_start = at & !4095;
-        // SAFETY: the mapping is a read-only view of a file that is never modified in place,
-        // so dropping its pages loses nothing: a later access reads the same bytes back from
-        // the page cache. No reference into the range outlives this statement.
-        let _ = unsafe {
-            map.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                page_start,
-                end - page_start,
-            )
-        };
+        drop_pages(map, at, end);
         at = end;
     }
     h.finalize()
