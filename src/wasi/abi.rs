@@ -133,6 +133,10 @@ pub mod fstflags {
 
 pub mod advice {
     pub const NORMAL: u8 = 0;
+    pub const SEQUENTIAL: u8 = 1;
+    pub const RANDOM: u8 = 2;
+    pub const WILLNEED: u8 = 3;
+    pub const DONTNEED: u8 = 4;
     pub const NOREUSE: u8 = 5;
 }
 
@@ -214,6 +218,36 @@ pub fn encode_filestat_p0(s: &Filestat) -> [u8; 56] {
     b
 }
 
+/// Bytes of a `filestat` in guest memory: 64 (preview1) or 56 (preview0).
+pub fn filestat_size(abi: Abi) -> u32 {
+    match abi {
+        Abi::P1 => 64,
+        Abi::P0 => 56,
+    }
+}
+
+/// Decodes a `filestat` (`raw` holds `filestat_size(abi)` bytes): the inverse of the encoders.
+pub fn decode_filestat(abi: Abi, raw: &[u8]) -> Result<Filestat> {
+    if raw.len() < filestat_size(abi) as usize {
+        return Err(Errno::Fault);
+    }
+    // preview0 has a u32 nlink at 20, shifting what follows back by 8.
+    let (nlink, rest) = match abi {
+        Abi::P1 => (u64_at(raw, 24), 32),
+        Abi::P0 => (u64::from(u32_at(raw, 20)), 24),
+    };
+    Ok(Filestat {
+        dev: u64_at(raw, 0),
+        ino: u64_at(raw, 8),
+        filetype: raw[16],
+        nlink,
+        size: u64_at(raw, rest),
+        atim: u64_at(raw, rest + 8),
+        mtim: u64_at(raw, rest + 16),
+        ctim: u64_at(raw, rest + 24),
+    })
+}
+
 pub fn write_filestat<M: GuestMemory + ?Sized>(
     mem: &mut M,
     abi: Abi,
@@ -242,6 +276,16 @@ pub fn encode_fdstat(s: &Fdstat) -> [u8; 24] {
     b[8..16].copy_from_slice(&s.rights_base.to_le_bytes());
     b[16..24].copy_from_slice(&s.rights_inheriting.to_le_bytes());
     b
+}
+
+/// Decodes an `fdstat` (24 bytes).
+pub fn decode_fdstat(raw: &[u8; 24]) -> Fdstat {
+    Fdstat {
+        filetype: raw[0],
+        flags: u16_at(raw, 2),
+        rights_base: u64_at(raw, 8),
+        rights_inheriting: u64_at(raw, 16),
+    }
 }
 
 /// `prestat` of a directory: tag 0, then the name length at 4.
@@ -379,6 +423,17 @@ pub fn encode_event(e: &Event) -> [u8; EVENT_SIZE] {
     b
 }
 
+/// Decodes an `event`: the inverse of `encode_event`.
+pub fn decode_event(raw: &[u8; EVENT_SIZE]) -> Event {
+    Event {
+        userdata: u64_at(raw, 0),
+        error: u16_at(raw, 8),
+        kind: raw[10],
+        nbytes: u64_at(raw, 16),
+        flags: u16_at(raw, 24),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +468,9 @@ mod tests {
             ..s
         };
         assert_eq!(&encode_filestat_p0(&big)[20..24], &[0xff; 4]);
+        assert_eq!(decode_filestat(Abi::P1, &p1), Ok(s));
+        assert_eq!(decode_filestat(Abi::P0, &p0), Ok(s));
+        assert_eq!(decode_filestat(Abi::P1, &p0), Err(Errno::Fault));
     }
 
     #[test]
@@ -451,8 +509,17 @@ mod tests {
 
     #[test]
     fn event_and_dirent_layouts() {
-        let e = encode_event(&Event::error(3, Errno::Badf, eventtype::FD_READ));
+        let ev = Event::error(3, Errno::Badf, eventtype::FD_READ);
+        let e = encode_event(&ev);
         assert_eq!((e[0], e[8], e[10]), (3, 8, 1));
+        assert_eq!(decode_event(&e), ev);
+        let st = Fdstat {
+            filetype: 4,
+            flags: 1,
+            rights_base: 6,
+            rights_inheriting: 7,
+        };
+        assert_eq!(decode_fdstat(&encode_fdstat(&st)), st);
         let d = encode_dirent(5, 6, 7, filetype::DIRECTORY);
         assert_eq!((d[0], d[8], d[16], d[20]), (5, 6, 7, 3));
     }
