@@ -281,7 +281,8 @@ fn stdin_file_trace_and_quiet() {
     assert_eq!(o.stdout, b"from a file\n");
     assert_eq!(
         stderr(&o),
-        "strata: trace: fd_read(fd=0, iovs=0, n=1, out=8) -> 0 (success)\nstrata: trace: fd_write(fd=1, iovs=0, n=1, out=8) -> 0 (success)\n"
+        "strata: trace: fd_read(0, iovs=1 total=64) = 12\n\
+         strata: trace: fd_write(1, iovs=1 total=12) = 12\n"
     );
     let o = strata(&["run", "--stdin", "/nonexistent/in", &m]);
     assert_eq!(o.status.code(), Some(125));

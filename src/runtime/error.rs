@@ -22,6 +22,8 @@ pub enum Input {
     OutputFile(PathBuf),
     /// A file the final filesystem (`export_fs`) or the diff layer (`export_diff`) is written to.
     ExportFile(PathBuf),
+    /// The file the WASI call trace is written to (`Trace::File`).
+    TraceFile(PathBuf),
 }
 
 impl std::fmt::Display for Input {
@@ -35,6 +37,7 @@ impl std::fmt::Display for Input {
             Input::StdinFile(p) => write!(f, "stdin file {}", quoted_path(p)),
             Input::OutputFile(p) => write!(f, "output file {}", quoted_path(p)),
             Input::ExportFile(p) => write!(f, "export file {}", quoted_path(p)),
+            Input::TraceFile(p) => write!(f, "trace file {}", quoted_path(p)),
         }
     }
 }

@@ -89,6 +89,7 @@ use crate::vfs::{MemFs, Vfs};
 use crate::wasi::abi::Abi;
 use crate::wasi::ctx::{Capture, HostEnvironment, Input, Output, WasiCtx};
 use crate::wasi::faults::{Fault, FaultPlan};
+use crate::wasi::trace::{TraceEvent, TraceFilter};
 use std::time::{Duration, Instant};
 use wasmer::sys::vm::TrapCode;
 use wasmer::{Engine, ExternType, FunctionEnv, Imports, Instance, Memory, Module, Store};
@@ -106,14 +107,24 @@ impl std::fmt::Display for ExitCode {
 
 impl std::error::Error for ExitCode {}
 
-/// Called after each WASI call with its name and errno (0 = success).
-pub type TraceFn = Box<dyn FnMut(&'static str, &str, u16) + Send>;
+/// Called after each traced WASI call with the decoded call (`Display` gives the line; see
+/// `strata::wasi::trace` for the format).
+pub type TraceFn = Box<dyn FnMut(&TraceEvent) + Send>;
+
+/// A trace hook and what it is given.
+pub(crate) struct Tracer {
+    pub(crate) hook: TraceFn,
+    pub(crate) filter: TraceFilter,
+    /// Measure each call (`TraceEvent::elapsed`).
+    pub(crate) time: bool,
+}
 
 /// The data behind every WASI import of one instance.
 pub struct WasiState {
+    /// The syscall layer's state: filesystem, fds, stdio, clocks.
     pub ctx: WasiCtx,
     memory: Option<Memory>,
-    trace: Option<TraceFn>,
+    trace: Option<Tracer>,
 }
 
 /// Builds the WASI environment of one instance, in the shape of wasmer-wasi's builder.
@@ -128,6 +139,8 @@ pub struct WasiEnvBuilder {
     stdout: Output,
     stderr: Output,
     trace: Option<TraceFn>,
+    trace_filter: TraceFilter,
+    trace_time: bool,
     /// Preopen the namespace root after the explicit preopens (default: true).
     root_preopen: bool,
     limits: ResourceLimits,
@@ -150,6 +163,8 @@ impl WasiEnv {
             stdout: Output::Inherit,
             stderr: Output::Inherit,
             trace: None,
+            trace_filter: TraceFilter::ALL,
+            trace_time: false,
             root_preopen: true,
             limits: ResourceLimits::default(),
             faults: Vec::new(),
@@ -242,9 +257,23 @@ impl WasiEnvBuilder {
         self
     }
 
-    /// Calls `f(name, arguments, errno)` after every WASI call (arguments as `name=value, ...`).
+    /// Calls `f` after every WASI call the trace filter selects (default: every call), with
+    /// the call decoded: its arguments read from guest memory before the call, its result
+    /// after. Without a hook nothing is decoded.
     pub fn trace(mut self, f: TraceFn) -> Self {
         self.trace = Some(f);
+        self
+    }
+
+    /// Which calls reach the trace hook (default: `TraceFilter::ALL`).
+    pub fn trace_filter(mut self, filter: TraceFilter) -> Self {
+        self.trace_filter = filter;
+        self
+    }
+
+    /// Whether the trace measures each call's host time (`TraceEvent::elapsed`; default: no).
+    pub fn trace_time(mut self, on: bool) -> Self {
+        self.trace_time = on;
         self
     }
 
@@ -348,7 +377,9 @@ impl WasiEnvBuilder {
     /// Finishes the environment for `store`.
     pub fn finalize(self, store: &mut Store) -> Result<WasiFunctionEnv, Error> {
         let limits = self.limits;
+        let (filter, time) = (self.trace_filter, self.trace_time);
         let (ctx, trace) = self.build_ctx()?;
+        let trace = trace.map(|hook| Tracer { hook, filter, time });
         let env = FunctionEnv::new(
             store,
             WasiState {

@@ -20,6 +20,7 @@ use strata::image::{quoted, quoted_path};
 use strata::sandbox::{
     CachePolicy, Error, ErrorInput, Fault, ImageSource, Mode, Outcome, Preopens, Program,
     ProgramOptions, ResourceLimits, Sandbox, SandboxBuilder, Status, Stdin, Stream, Trace,
+    TraceFilter,
 };
 
 const EXIT_SETUP: u8 = 125;
@@ -118,9 +119,19 @@ struct RunArgs {
     /// (ENOSPC, EIO, ...) or short=BYTES for reads and writes. E.g. write:/data/*.log:3:ENOSPC
     #[arg(long = "fault", value_name = "OP:PATTERN:N:EFFECT", value_parser = Fault::parse)]
     faults: Vec<Fault>,
-    /// Print every WASI call and its result to stderr.
-    #[arg(long)]
-    trace: bool,
+    /// Print every WASI call, decoded, and its result, one line per call as strace does: to
+    /// stderr (each line prefixed `strata: trace: `), or with `=FILE` to FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    trace: Option<Option<PathBuf>>,
+    /// Trace only these calls: a comma-separated list of call names (path_open) and families
+    /// (fs = fd and path; args, clock, environ, fd, path, poll, proc, random, sched, sock;
+    /// all); a leading `!` removes, e.g. `fs,!fd_write` or `!clock,!poll`.
+    #[arg(long, value_name = "LIST", requires = "trace", value_parser = TraceFilter::parse)]
+    trace_filter: Option<TraceFilter>,
+    /// End each trace line with the host time the call took, ` <SECONDS>` (not under
+    /// --deterministic, whose traces stay byte-identical).
+    #[arg(long, requires = "trace")]
+    trace_time: bool,
     /// Print none of strata's own messages (exit statuses stay the same).
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -228,9 +239,15 @@ fn sandbox(args: &RunArgs) -> Result<SandboxBuilder, Fail> {
     if let Some(seed) = args.deterministic {
         b = b.deterministic(seed);
     }
-    if args.trace {
-        b = b.trace(Trace::Stderr);
+    match &args.trace {
+        None => {}
+        Some(None) => b = b.trace(Trace::Stderr),
+        Some(Some(file)) => b = b.trace(Trace::File(file.clone())),
     }
+    if let Some(filter) = args.trace_filter {
+        b = b.trace_filter(filter);
+    }
+    b = b.trace_time(args.trace_time);
     if let Some(func) = &args.invoke {
         b = b.invoke(func, args.args.iter().cloned());
     }
@@ -259,6 +276,7 @@ fn setup_failed(args: &RunArgs, e: Error) -> Fail {
                 };
                 format!("{flag} {}: {message}", quoted_path(&p))
             }
+            ErrorInput::TraceFile(p) => format!("--trace={}: {message}", quoted_path(&p)),
         },
         Error::Invoke(m) => format!("--invoke {m}"),
         Error::NoExport(f) if args.invoke.as_ref() == Some(&f) => {
