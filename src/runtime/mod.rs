@@ -95,6 +95,10 @@ use wasmer::sys::vm::TrapCode;
 use wasmer::{Engine, ExternType, FunctionEnv, Imports, Instance, Memory, Module, Store};
 use watchdog::{DeadlineEnvironment, Watchdog};
 
+/// The version of the wasmer crate strata runs on, as `Cargo.lock` resolved it when strata
+/// was built (`unknown` if no lock was found then).
+pub const WASMER_VERSION: &str = env!("STRATA_WASMER_VERSION");
+
 /// A guest's `proc_exit(code)`, carried through wasmer as a `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitCode(pub u32);

@@ -42,7 +42,7 @@ mod program;
 
 pub use crate::image::Image;
 pub use crate::runtime::cache::CacheOutcome;
-pub use crate::runtime::{Error, ErrorInput, ResourceLimits};
+pub use crate::runtime::{Error, ErrorInput, ResourceLimits, WASMER_VERSION};
 pub use crate::wasi::faults::Fault;
 pub use crate::wasi::trace::{TraceEvent, TraceFilter};
 pub use outcome::{Outcome, Status, Value};

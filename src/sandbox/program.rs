@@ -38,7 +38,10 @@ pub enum CachePolicy {
 }
 
 impl CachePolicy {
-    fn disk_dir(&self) -> Option<PathBuf> {
+    /// The directory compiled modules are cached in under this policy, as it resolves now
+    /// (`Default` reads the environment): `None` for `MemoryOnly`, or for `Default` when
+    /// neither `$STRATA_CACHE_DIR`, `$XDG_CACHE_HOME` nor `$HOME` is set.
+    pub fn disk_dir(&self) -> Option<PathBuf> {
         match self {
             CachePolicy::Default => std::env::var_os("STRATA_CACHE_DIR")
                 .filter(|v| !v.is_empty())

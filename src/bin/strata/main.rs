@@ -12,7 +12,7 @@ mod args;
 mod image_cmd;
 
 use args::{parse_duration, parse_size};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use strata::image::{quoted, quoted_path};
 use strata::sandbox::{
     CachePolicy, Error, ErrorInput, Fault, ImageSource, Mode, Outcome, Preopens, Program,
     ProgramOptions, ResourceLimits, Sandbox, SandboxBuilder, Status, Stdin, Stream, Trace,
-    TraceFilter,
+    TraceFilter, WASMER_VERSION,
 };
 
 const EXIT_SETUP: u8 = 125;
@@ -149,8 +149,24 @@ fn setup(msg: impl Into<String>) -> Fail {
     Fail(EXIT_SETUP, msg.into())
 }
 
+/// What `strata --version` prints after the name, for bug reports: strata's version, the
+/// wasmer it runs on and the module cache directory it would use.
+fn long_version() -> String {
+    let cache = match CachePolicy::Default.disk_dir() {
+        Some(dir) => dir.display().to_string(),
+        None => "none (neither $STRATA_CACHE_DIR, $XDG_CACHE_HOME nor $HOME is set)".into(),
+    };
+    format!(
+        "{}\nwasmer {WASMER_VERSION}\nmodule cache: {cache}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Leaked once: clap keeps the text for the life of the process anyway.
+    let version: &'static str = Box::leak(long_version().into_boxed_str());
+    let matches = Cli::command().long_version(version).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let (result, quiet) = match cli.command {
         Command::Run(args) => {
             let quiet = args.quiet;
