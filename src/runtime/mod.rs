@@ -155,6 +155,7 @@ pub struct WasiEnvBuilder {
 pub struct WasiEnv;
 
 impl WasiEnv {
+    /// Starts a builder for a guest whose `argv[0]` is `program`.
     pub fn builder(program: impl Into<String>) -> WasiEnvBuilder {
         WasiEnvBuilder {
             program: program.into(),
@@ -177,11 +178,13 @@ impl WasiEnv {
 }
 
 impl WasiEnvBuilder {
+    /// Appends one argument after `argv[0]`.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
     }
 
+    /// Appends arguments after `argv[0]`.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -191,6 +194,7 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// Sets an environment variable (`KEY=VALUE` for the guest).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -217,6 +221,7 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// Stdin: these bytes, then end of file.
     pub fn stdin_bytes(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Input::Bytes {
             data: data.into(),
@@ -225,16 +230,19 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// Stdin from anywhere (default: the host's stdin).
     pub fn stdin(mut self, input: Input) -> Self {
         self.stdin = input;
         self
     }
 
+    /// Where stdout goes (default: the host's stdout).
     pub fn stdout(mut self, out: Output) -> Self {
         self.stdout = out;
         self
     }
 
+    /// Where stderr goes (default: the host's stderr).
     pub fn stderr(mut self, out: Output) -> Self {
         self.stderr = out;
         self
@@ -399,7 +407,9 @@ impl WasiEnvBuilder {
 /// What a one-call run leaves: the exit code and the whole WASI context (filesystem, fds,
 /// captured output).
 pub struct RunOutcome {
+    /// 0 when `_start` returned, `n` after `proc_exit(n)`.
     pub exit_code: u32,
+    /// The context after the run: filesystem, fds, captured output.
     pub ctx: WasiCtx,
 }
 
@@ -429,6 +439,7 @@ pub fn engine_for(fuel: Option<u64>) -> Engine {
 
 /// A finished WASI environment living in a wasmer `Store`.
 pub struct WasiFunctionEnv {
+    /// The wasmer function environment the imports are bound to.
     pub env: FunctionEnv<WasiState>,
     limits: ResourceLimits,
 }

@@ -432,6 +432,7 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// Starts describing a sandbox; see [`SandboxBuilder`].
     pub fn builder() -> SandboxBuilder {
         SandboxBuilder::default()
     }

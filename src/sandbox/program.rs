@@ -56,6 +56,7 @@ impl CachePolicy {
 /// How a program is compiled up front.
 #[derive(Clone, Debug, Default)]
 pub struct ProgramOptions {
+    /// Where compiled code is kept (default: memory and the user's cache directory).
     pub cache: CachePolicy,
     /// Compile the metered variant for this fuel now (the one a sandbox with this fuel runs)
     /// instead of the plain one; other variants are compiled when a run first needs them.

@@ -14,7 +14,7 @@ macro_rules! errnos {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u16)]
         pub enum Errno {
-            $($name = $num,)*
+            $(#[doc = concat!("`", $text, "` (", $num, "): ", $desc, ".")] $name = $num,)*
         }
 
         impl Errno {
