@@ -253,9 +253,46 @@ fn env_is_passed_in_order() {
 
 #[test]
 fn version_flag() {
-    let o = strata(&["--version"]);
+    // strata's version, the wasmer in Cargo.lock, the cache directory in use.
+    let lock =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
+    let at = lock.find("\nname = \"wasmer\"\nversion = \"").unwrap();
+    let wasmer = lock[at..].split('"').nth(3).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("modules");
+    let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--version")
+        .env("STRATA_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with("strata "));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!(
+            "strata {}\nwasmer {wasmer}\nmodule cache: {}\n",
+            env!("CARGO_PKG_VERSION"),
+            cache.display()
+        )
+    );
+    // Without STRATA_CACHE_DIR: $XDG_CACHE_HOME/strata/modules.
+    let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--version")
+        .env_remove("STRATA_CACHE_DIR")
+        .env("XDG_CACHE_HOME", t.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let want = format!(
+        "module cache: {}\n",
+        t.path().join("strata/modules").display()
+    );
+    assert!(out.ends_with(&want), "{out}");
+    // -V stays one line.
+    let o = strata(&["-V"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("strata {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 /// Copies stdin to stdout (one fd_read of up to 64 bytes).
@@ -281,7 +318,8 @@ fn stdin_file_trace_and_quiet() {
     assert_eq!(o.stdout, b"from a file\n");
     assert_eq!(
         stderr(&o),
-        "strata: trace: fd_read(fd=0, iovs=0, n=1, out=8) -> 0 (success)\nstrata: trace: fd_write(fd=1, iovs=0, n=1, out=8) -> 0 (success)\n"
+        "strata: trace: fd_read(0, iovs=1 total=64) = 12\n\
+         strata: trace: fd_write(1, iovs=1 total=12) = 12\n"
     );
     let o = strata(&["run", "--stdin", "/nonexistent/in", &m]);
     assert_eq!(o.status.code(), Some(125));

@@ -20,6 +20,8 @@ type Shape = (bool, Limits);
 /// Device, inode, size, modification time (seconds, nanoseconds).
 type FileId = (u64, u64, u64, i64, i64);
 
+/// A process-wide cache of loaded images, by file identity and by content digest, so every
+/// sandbox naming the same image shares one `Arc<Image>`.
 #[derive(Default)]
 pub struct ImageCache {
     by_digest: DashMap<([u8; 32], Shape), Arc<Image>>,

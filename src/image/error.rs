@@ -53,7 +53,9 @@ pub enum ImageError {
     /// Reading the image file or stream failed.
     #[error("{}: {source}", quoted_path(path))]
     Io {
+        /// The image file (or `<bytes>`, `<stream>` for images not read from a file).
         path: PathBuf,
+        /// What the reader said.
         #[source]
         source: io::Error,
     },
@@ -65,10 +67,16 @@ pub enum ImageError {
     UnsupportedCompression(&'static str),
     /// The tar stream (decompressed, for gzip) is larger than `Limits::max_image_bytes`.
     #[error("image is larger than the limit of {limit} bytes")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// `Limits::max_image_bytes`.
+        limit: u64,
+    },
     /// More tar headers than `Limits::max_entries`.
     #[error("image has more than {limit} tar entries")]
-    TooManyEntries { limit: u64 },
+    TooManyEntries {
+        /// `Limits::max_entries`.
+        limit: u64,
+    },
     /// One archive member is malformed, hostile or conflicts with the tree built so far.
     #[error("tar entry {} (header at byte {offset}): {problem}", quoted(name))]
     Entry {
@@ -78,6 +86,7 @@ pub enum ImageError {
         name: Vec<u8>,
         /// Byte offset of its header in the (decompressed) tar stream.
         offset: u64,
+        /// What is wrong with it.
         problem: EntryProblem,
     },
 }
@@ -134,15 +143,23 @@ pub enum EntryProblem {
     TruncatedHeader,
     /// The header declares more data than the archive holds.
     #[error("declares {declared} bytes of data but only {available} remain (truncated archive)")]
-    Truncated { declared: u64, available: u64 },
+    Truncated {
+        /// Data bytes the header declares.
+        declared: u64,
+        /// Bytes left in the archive.
+        available: u64,
+    },
     /// A pax extended header is malformed.
     #[error("malformed pax extended header: {0}")]
     BadPax(String),
     /// A pax or GNU long-name header is larger than its limit.
     #[error("{kind} header of {size} bytes exceeds the limit of {limit}")]
     ExtensionTooLarge {
+        /// `pax` or `GNU long name`.
         kind: &'static str,
+        /// Its size in bytes.
         size: u64,
+        /// The most bytes allowed.
         limit: u64,
     },
     /// A member type this loader does not handle (sparse files, multi-volume continuations).
@@ -150,19 +167,27 @@ pub enum EntryProblem {
     Unsupported(&'static str),
 
     // --- names (of the member itself)
+    /// The name is empty.
     #[error("name is empty")]
     EmptyName,
+    /// The name contains a NUL byte.
     #[error("name contains a NUL byte")]
     Nul,
+    /// The name is not UTF-8 (WASI paths are strings).
     #[error("name is not valid UTF-8")]
     NotUtf8,
     /// A `..` component: the name would leave the image root.
     #[error("name contains a `..` component")]
     DotDot,
+    /// A component of the name is longer than 255 bytes.
     #[error("a name component is longer than 255 bytes")]
     ComponentTooLong,
+    /// The whole name is longer than the resolver accepts.
     #[error("name is longer than {limit} bytes")]
-    NameTooLong { limit: usize },
+    NameTooLong {
+        /// The longest name accepted, in bytes.
+        limit: usize,
+    },
     /// A non-directory member names the image root (`/`, `.`, `./`).
     #[error("only a directory may name the image root")]
     RootNotDirectory,
@@ -178,10 +203,16 @@ pub enum EntryProblem {
         "parent {} is a symbolic link; nothing is written through a link",
         quoted(.parent)
     )]
-    ThroughSymlink { parent: String },
+    ThroughSymlink {
+        /// The parent that is a link.
+        parent: String,
+    },
     /// A parent of the member is a regular file.
     #[error("parent {} is not a directory", quoted(.parent))]
-    ParentNotDirectory { parent: String },
+    ParentNotDirectory {
+        /// The parent that is a file.
+        parent: String,
+    },
     /// A non-directory member would replace a directory that has entries.
     #[error("would replace a non-empty directory")]
     ReplacesNonEmptyDir,
@@ -193,7 +224,9 @@ pub enum EntryProblem {
     /// A hard-link target name is malformed (e.g. has a `..` component).
     #[error("invalid hard link target {}: {problem}", quoted(.target))]
     BadLinkTarget {
+        /// The target as the archive spells it.
         target: String,
+        /// What is wrong with it.
         problem: Box<EntryProblem>,
     },
     /// A hard link to a name not (yet) in the image, or reached only through a symlink.
@@ -201,14 +234,24 @@ pub enum EntryProblem {
         "hard link target {} is not in the image (links may only name earlier members)",
         quoted(.target)
     )]
-    LinkTargetMissing { target: String },
+    LinkTargetMissing {
+        /// The target as the archive spells it.
+        target: String,
+    },
+    /// A hard link to a directory (no filesystem allows one).
     #[error("hard link target {} is a directory", quoted(.target))]
-    LinkToDirectory { target: String },
+    LinkToDirectory {
+        /// The target as the archive spells it.
+        target: String,
+    },
 
     /// The image would hold more inodes than `Limits::max_inodes` (each member may also
     /// create its missing parent directories, so this bounds memory per byte of archive).
     #[error("the image would have more than {limit} inodes")]
-    TooManyInodes { limit: u64 },
+    TooManyInodes {
+        /// `Limits::max_inodes`.
+        limit: u64,
+    },
 
     /// The filesystem refused the operation (e.g. too many links to one file).
     #[error("filesystem error: {0}")]
@@ -218,14 +261,26 @@ pub enum EntryProblem {
 /// Why exporting a tree failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// Writing the archive failed.
     #[error("writing the archive: {0}")]
     Io(#[from] io::Error),
+    /// Reading a node of the tree failed (e.g. a lazily loaded host file went away).
     #[error("{}: {errno}", quoted(.path))]
-    Fs { path: String, errno: Errno },
+    Fs {
+        /// The node's path in the tree.
+        path: String,
+        /// The filesystem's error.
+        errno: Errno,
+    },
     /// A name that a tar archive cannot carry (contains NUL), or a whiteout path that is not a
     /// plain relative path.
     #[error("{}: {problem}", quoted(.path))]
-    BadName { path: String, problem: EntryProblem },
+    BadName {
+        /// The path that cannot be carried.
+        path: String,
+        /// Why.
+        problem: EntryProblem,
+    },
 }
 
 #[cfg(test)]

@@ -19,17 +19,31 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// Why importing a host directory failed; each names the host path concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum HostImportError {
+    /// Reading the host tree (listing, metadata, a link target) failed.
     #[error("{}: {source}", quoted_path(.path))]
     Io {
+        /// The host path.
         path: PathBuf,
+        /// What the host said.
         source: std::io::Error,
     },
+    /// A host name is not UTF-8, which WASI paths must be.
     #[error("{}: name is not UTF-8", quoted_path(.path))]
-    NonUtf8 { path: PathBuf },
+    NonUtf8 {
+        /// The host path.
+        path: PathBuf,
+    },
+    /// The in-memory filesystem refused the entry (e.g. a limit).
     #[error("{}: {errno}", quoted_path(.path))]
-    Vfs { path: PathBuf, errno: Errno },
+    Vfs {
+        /// The host path.
+        path: PathBuf,
+        /// The filesystem's error.
+        errno: Errno,
+    },
 }
 
 /// A host file read on first access (never written).

@@ -10,17 +10,22 @@ use std::collections::BTreeMap;
 /// What kind of entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
+    /// A symbolic link.
     Symlink,
 }
 
 /// One entry of an image, as `ls`, `cat` and `diff` look at it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// File, directory or symlink.
     pub kind: EntryKind,
     /// Permission bits.
     pub mode: u32,
+    /// Size in bytes (files; 0 otherwise).
     pub size: u64,
     /// A symlink's target.
     pub target: Option<String>,

@@ -127,7 +127,9 @@ impl Apply<'_> {
 /// Paths (relative to the export root) that a diff deletes or replaces wholesale.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Deletions {
+    /// Paths deleted: each becomes a `.wh.NAME` whiteout.
     pub whiteouts: Vec<String>,
+    /// Directories replaced wholesale: each gets a `.wh..wh..opq` marker.
     pub opaque_dirs: Vec<String>,
 }
 

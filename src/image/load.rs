@@ -72,6 +72,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// How to load an image.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
+    /// Size and count limits against hostile archives (default `Limits::DEFAULT`).
     pub limits: Limits,
     /// Interpret OCI layer whiteouts (`.wh.NAME`, `.wh..wh..opq`) instead of loading them as
     /// files.
@@ -119,18 +120,23 @@ pub struct LoadStats {
     pub tar_bytes: u64,
     /// Tar headers read, extension headers included.
     pub headers: u64,
+    /// Regular-file members.
     pub files: u64,
     /// Directory members (including repeats of the same directory).
     pub dirs: u64,
     /// Directories created because a member needed them.
     pub implicit_dirs: u64,
+    /// Symlink members.
     pub symlinks: u64,
+    /// Hard-link members.
     pub hard_links: u64,
     /// Character and block devices and FIFOs, skipped.
     pub devices: u64,
     /// Volume labels, unknown member types and global pax headers, skipped.
     pub ignored: u64,
+    /// OCI whiteouts (`.wh.NAME`) read.
     pub whiteouts: u64,
+    /// OCI opaque markers (`.wh..wh..opq`) read.
     pub opaque: u64,
     /// Members that replaced an earlier member of the same name.
     pub replaced: u64,
@@ -145,11 +151,13 @@ pub struct LoadStats {
 /// filesystems are full of them (`/usr/bin/python3 -> /usr/bin/python3.12`).
 #[derive(Debug)]
 pub struct Image {
+    /// The tree, frozen: mount it or stack it; every run writes into a fork.
     pub fs: MemFs,
     /// `(directory, name)`: `name` is whited out in that directory (sorted).
     pub whiteouts: Vec<(Ino, String)>,
     /// Directories marked opaque (sorted).
     pub opaque_dirs: Vec<Ino>,
+    /// What the load counted.
     pub stats: LoadStats,
 }
 

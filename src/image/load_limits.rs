@@ -24,6 +24,7 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The limits `LoadOptions::default()` uses.
     pub const DEFAULT: Limits = Limits {
         max_image_bytes: 8 << 30,
         max_entries: 1_000_000,

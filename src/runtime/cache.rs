@@ -240,7 +240,9 @@ fn write_entry(module: &Module, dir: &Path, path: &Path) -> std::io::Result<()> 
 /// One cache entry.
 #[derive(Clone, Debug)]
 pub struct EntryInfo {
+    /// The entry's file.
     pub path: PathBuf,
+    /// Its size on disk.
     pub bytes: u64,
     /// When it was written or last loaded.
     pub last_used: SystemTime,
@@ -276,7 +278,9 @@ pub fn entries(dir: &Path) -> std::io::Result<Vec<EntryInfo>> {
 /// What `prune` removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
+    /// Entries removed.
     pub entries: usize,
+    /// Bytes they held.
     pub bytes: u64,
 }
 

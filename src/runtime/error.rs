@@ -22,6 +22,8 @@ pub enum Input {
     OutputFile(PathBuf),
     /// A file the final filesystem (`export_fs`) or the diff layer (`export_diff`) is written to.
     ExportFile(PathBuf),
+    /// The file the WASI call trace is written to (`Trace::File`).
+    TraceFile(PathBuf),
 }
 
 impl std::fmt::Display for Input {
@@ -35,6 +37,7 @@ impl std::fmt::Display for Input {
             Input::StdinFile(p) => write!(f, "stdin file {}", quoted_path(p)),
             Input::OutputFile(p) => write!(f, "output file {}", quoted_path(p)),
             Input::ExportFile(p) => write!(f, "export file {}", quoted_path(p)),
+            Input::TraceFile(p) => write!(f, "trace file {}", quoted_path(p)),
         }
     }
 }
@@ -44,15 +47,35 @@ impl std::fmt::Display for Input {
 pub enum Error {
     /// An input could not be read or used; `message` says why.
     #[error("{input}: {message}")]
-    Input { input: Input, message: String },
+    Input {
+        /// The input.
+        input: Input,
+        /// Why it could not be used.
+        message: String,
+    },
+    /// A guest path given to the environment (a mount point, a preopen) could not be made or
+    /// found in the namespace.
     #[error("guest path {path}: {errno}")]
-    GuestPath { path: String, errno: Errno },
+    GuestPath {
+        /// The guest path.
+        path: String,
+        /// The filesystem's error.
+        errno: Errno,
+    },
+    /// The module is not valid WebAssembly (or wasmer cannot compile it).
     #[error("cannot compile module: {0}")]
     Compile(String),
+    /// wasmer could not instantiate the module (e.g. its start function trapped).
     #[error("cannot instantiate module: {0}")]
     Instantiate(String),
+    /// The module imports a function strata does not provide (WASI or otherwise).
     #[error("module imports {module}::{name}, which strata does not provide")]
-    MissingImport { module: String, name: String },
+    MissingImport {
+        /// The import's module, e.g. `wasi_snapshot_preview1`.
+        module: String,
+        /// The import's name.
+        name: String,
+    },
     /// A memory shared between threads: the syscall layer borrows guest memory as a plain
     /// byte slice for the length of a call, which is only sound when no other thread can
     /// touch it.
@@ -61,13 +84,17 @@ pub enum Error {
          rebuild it for wasm32-wasip1 without threads"
     )]
     SharedMemory,
+    /// WASI needs the module's linear memory exported as `memory`.
     #[error("module has no exported memory named \"memory\"")]
     NoMemory,
+    /// The entry point (`_start`) or the export to invoke does not exist.
     #[error("module has no export {0}")]
     NoExport(String),
     /// `invoke` was given arguments that do not fit the export's parameters.
     #[error("{0}")]
     Invoke(String),
+    /// The guest trapped (unreachable, out-of-bounds access, stack overflow, ...); wasmer's
+    /// message.
     #[error("guest trapped: {0}")]
     Trap(String),
     /// The run's wall-clock time ran out (`ResourceLimits::timeout`) and it was stopped; also
@@ -77,6 +104,7 @@ pub enum Error {
     /// The guest burnt all its fuel (`ResourceLimits::fuel`) and was stopped.
     #[error("the guest ran out of fuel and was stopped")]
     OutOfFuel,
+    /// The host could not do what the run needed (e.g. timeouts on a host without signals).
     #[error("{0}")]
     Host(String),
 }

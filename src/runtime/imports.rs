@@ -1,43 +1,57 @@
 //! The wasmer binding: every `wasi_snapshot_preview1` and `wasi_unstable` import as a host
 //! function that borrows the guest's linear memory as a byte slice for the duration of the
-//! call and hands it to the syscall layer. Nothing here interprets arguments.
+//! call and hands it to the syscall layer. Nothing here interprets arguments: with a trace
+//! installed, `crate::wasi::trace` decodes them.
 
 use super::{ExitCode, WasiState};
 use crate::vfs::Errno;
 use crate::wasi::abi::Abi;
 use crate::wasi::ctx::WasiCtx;
 use crate::wasi::memory::SliceMemory;
+use crate::wasi::trace::{self, Call, CallId, TraceEvent};
 use wasmer::{Exports, Function, FunctionEnv, FunctionEnvMut, RuntimeError, Store};
 
-/// Runs one syscall with the guest memory; maps the result to an errno number. `args`
-/// formats the raw arguments, only when a trace is installed.
+/// Runs one syscall with the guest memory; maps the result to an errno number. Untraced (no
+/// trace, or one whose filter leaves this call out), that is all; traced, the call goes
+/// through `trace::traced`, which reads its `args` from memory before it and its result after
+/// it, and the event goes to the trace hook.
 fn call(
     mut env: FunctionEnvMut<'_, WasiState>,
-    name: &'static str,
-    args: impl FnOnce() -> String,
+    id: CallId,
+    abi: Abi,
+    args: &[u64],
     f: impl FnOnce(&mut WasiCtx, &mut SliceMemory<'_>) -> crate::vfs::Result<()>,
 ) -> i32 {
     let (state, store) = env.data_and_store_mut();
-    let result = match &state.memory {
-        Some(memory) => {
-            let view = memory.view(&store);
-            // SAFETY: the guest is suspended inside this host call and wasm threads are not
-            // enabled, so nothing else reads, writes or grows this memory while the slice
-            // lives; the slice does not outlive the call.
-            let bytes = unsafe { view.data_unchecked_mut() };
-            let mut mem = SliceMemory::new(bytes);
-            f(&mut state.ctx, &mut mem)
-        }
-        None => Err(Errno::Fault),
+    let view = state.memory.as_ref().map(|m| m.view(&store));
+    let mut none: [u8; 0] = [];
+    let bytes: &mut [u8] = match &view {
+        // SAFETY: the guest is suspended inside this host call and wasm threads are not
+        // enabled, so nothing else reads, writes or grows this memory while the slice lives;
+        // the slice does not outlive the call.
+        Some(view) => unsafe { view.data_unchecked_mut() },
+        None => &mut none,
     };
-    let code = match result {
+    let mut mem = SliceMemory::new(bytes);
+    // No memory handed over yet: every call fails (and a trace can show no argument).
+    let has_memory = view.is_some();
+    let f = move |ctx: &mut WasiCtx, mem: &mut SliceMemory<'_>| match has_memory {
+        true => f(ctx, mem),
+        false => Err(Errno::Fault),
+    };
+    let result = match &mut state.trace {
+        Some(t) if t.filter.allows(id) => {
+            let call = Call { id, abi, args };
+            let (result, event) = trace::traced(&mut state.ctx, &mut mem, &call, t.time, f);
+            (t.hook)(&event);
+            result
+        }
+        _ => f(&mut state.ctx, &mut mem),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => e.code() as i32,
-    };
-    if let Some(trace) = &mut state.trace {
-        trace(name, &args(), code as u16);
     }
-    code
 }
 
 /// Narrows a wasm `i32` argument to a smaller WASI integer type, `EINVAL` if it does not fit.
@@ -51,18 +65,16 @@ macro_rules! wasi_imports {
         let mut ns = Exports::new();
         let abi: Abi = $abi;
         $(
+            let id = CallId::of($name).expect("every import is in trace::CALLS");
             ns.insert(
                 $name,
                 Function::new_typed_with_env(
                     $store,
                     $env,
                     move |env: FunctionEnvMut<'_, WasiState>, $($arg: $ty),*| -> i32 {
-                        let _ = abi;
-                        let args = move || {
-                            let parts: Vec<String> = vec![$(format!("{}={}", stringify!($arg), $arg)),*];
-                            parts.join(", ")
-                        };
-                        call(env, $name, args, |$ctx, $mem| { let _ = &$mem; $body })
+                        // The raw arguments, widened (an i64 as its bits), for a trace.
+                        let args = [$($arg as u64),*];
+                        call(env, id, abi, &args, |$ctx, $mem| { let _ = &$mem; $body })
                     },
                 ),
             );
@@ -128,9 +140,10 @@ pub(crate) fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Ab
             Function::new_typed_with_env(
                 store,
                 env,
-                |env: FunctionEnvMut<'_, WasiState>, fd: u32, f: u32, out: u32| -> i32 {
-                    let args = move || format!("fd={fd}, f={f}, out={out}");
-                    call(env, "sock_accept", args, |c, m| {
+                move |env: FunctionEnvMut<'_, WasiState>, fd: u32, f: u32, out: u32| -> i32 {
+                    let id = CallId::of("sock_accept").expect("in trace::CALLS");
+                    let args = [fd, f, out].map(u64::from);
+                    call(env, id, abi, &args, |c, m| {
                         c.sock_accept(m, fd, narrow(f)?, out)
                     })
                 },
@@ -142,7 +155,13 @@ pub(crate) fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Ab
         Function::new_typed_with_env(
             store,
             env,
-            |_env: FunctionEnvMut<'_, WasiState>, code: u32| -> Result<(), RuntimeError> {
+            |mut env: FunctionEnvMut<'_, WasiState>, code: u32| -> Result<(), RuntimeError> {
+                if let Some(t) = &mut env.data_mut().trace
+                    && t.filter
+                        .allows(CallId::of("proc_exit").expect("in trace::CALLS"))
+                {
+                    (t.hook)(&TraceEvent::exit(code));
+                }
                 Err(RuntimeError::user(Box::new(ExitCode(code))))
             },
         ),

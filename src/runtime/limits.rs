@@ -30,10 +30,14 @@ pub struct ResourceLimits {
 }
 
 impl ResourceLimits {
+    /// Default `max_memory`: 4 GiB.
     pub const DEFAULT_MAX_MEMORY: u64 = 4 << 30;
+    /// Default `max_inodes`: one million.
     pub const DEFAULT_MAX_INODES: u64 = 1_000_000;
+    /// Default `max_fds`: 1024, as Linux's usual `RLIMIT_NOFILE`.
     pub const DEFAULT_MAX_FDS: u32 = 1024;
 
+    /// The defaults above, no timeout, no fuel.
     pub const DEFAULT: ResourceLimits = ResourceLimits {
         max_memory: Self::DEFAULT_MAX_MEMORY,
         max_inodes: Self::DEFAULT_MAX_INODES,

@@ -92,10 +92,15 @@ use crate::vfs::{MemFs, Vfs};
 use crate::wasi::abi::Abi;
 use crate::wasi::ctx::{Capture, HostEnvironment, Input, Output, WasiCtx};
 use crate::wasi::faults::{Fault, FaultPlan};
+use crate::wasi::trace::{TraceEvent, TraceFilter};
 use std::time::{Duration, Instant};
 use wasmer::sys::vm::TrapCode;
 use wasmer::{Engine, ExternType, FunctionEnv, Imports, Instance, Memory, Module, Store};
 use watchdog::{DeadlineEnvironment, Watchdog};
+
+/// The version of the wasmer crate strata runs on, as `Cargo.lock` resolved it when strata
+/// was built (`unknown` if no lock was found then).
+pub const WASMER_VERSION: &str = env!("STRATA_WASMER_VERSION");
 
 /// A guest's `proc_exit(code)`, carried through wasmer as a `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,14 +114,24 @@ impl std::fmt::Display for ExitCode {
 
 impl std::error::Error for ExitCode {}
 
-/// Called after each WASI call with its name and errno (0 = success).
-pub type TraceFn = Box<dyn FnMut(&'static str, &str, u16) + Send>;
+/// Called after each traced WASI call with the decoded call (`Display` gives the line; see
+/// `strata::wasi::trace` for the format).
+pub type TraceFn = Box<dyn FnMut(&TraceEvent) + Send>;
+
+/// A trace hook and what it is given.
+pub(crate) struct Tracer {
+    pub(crate) hook: TraceFn,
+    pub(crate) filter: TraceFilter,
+    /// Measure each call (`TraceEvent::elapsed`).
+    pub(crate) time: bool,
+}
 
 /// The data behind every WASI import of one instance.
 pub struct WasiState {
+    /// The syscall layer's state: filesystem, fds, stdio, clocks.
     pub ctx: WasiCtx,
     memory: Option<Memory>,
-    trace: Option<TraceFn>,
+    trace: Option<Tracer>,
 }
 
 /// Builds the WASI environment of one instance, in the shape of wasmer-wasi's builder.
@@ -133,6 +148,8 @@ pub struct WasiEnvBuilder {
     /// Whether inherited stdio reports the host stream's kind (default: true).
     host_stdio: bool,
     trace: Option<TraceFn>,
+    trace_filter: TraceFilter,
+    trace_time: bool,
     /// Preopen the namespace root after the explicit preopens (default: true).
     root_preopen: bool,
     limits: ResourceLimits,
@@ -143,6 +160,7 @@ pub struct WasiEnvBuilder {
 pub struct WasiEnv;
 
 impl WasiEnv {
+    /// Starts a builder for a guest whose `argv[0]` is `program`.
     pub fn builder(program: impl Into<String>) -> WasiEnvBuilder {
         WasiEnvBuilder {
             program: program.into(),
@@ -156,6 +174,8 @@ impl WasiEnv {
             stderr: Output::Inherit,
             host_stdio: true,
             trace: None,
+            trace_filter: TraceFilter::ALL,
+            trace_time: false,
             root_preopen: true,
             limits: ResourceLimits::default(),
             faults: Vec::new(),
@@ -164,11 +184,13 @@ impl WasiEnv {
 }
 
 impl WasiEnvBuilder {
+    /// Appends one argument after `argv[0]`.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
     }
 
+    /// Appends arguments after `argv[0]`.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -178,6 +200,7 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// Sets an environment variable (`KEY=VALUE` for the guest).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -204,6 +227,7 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// Stdin: these bytes, then end of file.
     pub fn stdin_bytes(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Input::Bytes {
             data: data.into(),
@@ -212,16 +236,19 @@ impl WasiEnvBuilder {
         self
     }
 
+    /// Stdin from anywhere (default: the host's stdin).
     pub fn stdin(mut self, input: Input) -> Self {
         self.stdin = input;
         self
     }
 
+    /// Where stdout goes (default: the host's stdout).
     pub fn stdout(mut self, out: Output) -> Self {
         self.stdout = out;
         self
     }
 
+    /// Where stderr goes (default: the host's stderr).
     pub fn stderr(mut self, out: Output) -> Self {
         self.stderr = out;
         self
@@ -260,9 +287,23 @@ impl WasiEnvBuilder {
         self
     }
 
-    /// Calls `f(name, arguments, errno)` after every WASI call (arguments as `name=value, ...`).
+    /// Calls `f` after every WASI call the trace filter selects (default: every call), with
+    /// the call decoded: its arguments read from guest memory before the call, its result
+    /// after. Without a hook nothing is decoded.
     pub fn trace(mut self, f: TraceFn) -> Self {
         self.trace = Some(f);
+        self
+    }
+
+    /// Which calls reach the trace hook (default: `TraceFilter::ALL`).
+    pub fn trace_filter(mut self, filter: TraceFilter) -> Self {
+        self.trace_filter = filter;
+        self
+    }
+
+    /// Whether the trace measures each call's host time (`TraceEvent::elapsed`; default: no).
+    pub fn trace_time(mut self, on: bool) -> Self {
+        self.trace_time = on;
         self
     }
 
@@ -371,7 +412,9 @@ impl WasiEnvBuilder {
     /// Finishes the environment for `store`.
     pub fn finalize(self, store: &mut Store) -> Result<WasiFunctionEnv, Error> {
         let limits = self.limits;
+        let (filter, time) = (self.trace_filter, self.trace_time);
         let (ctx, trace) = self.build_ctx()?;
+        let trace = trace.map(|hook| Tracer { hook, filter, time });
         let env = FunctionEnv::new(
             store,
             WasiState {
@@ -387,7 +430,9 @@ impl WasiEnvBuilder {
 /// What a one-call run leaves: the exit code and the whole WASI context (filesystem, fds,
 /// captured output).
 pub struct RunOutcome {
+    /// 0 when `_start` returned, `n` after `proc_exit(n)`.
     pub exit_code: u32,
+    /// The context after the run: filesystem, fds, captured output.
     pub ctx: WasiCtx,
 }
 
@@ -418,6 +463,7 @@ pub fn engine_for(fuel: Option<u64>) -> Engine {
 
 /// A finished WASI environment living in a wasmer `Store`.
 pub struct WasiFunctionEnv {
+    /// The wasmer function environment the imports are bound to.
     pub env: FunctionEnv<WasiState>,
     limits: ResourceLimits,
 }

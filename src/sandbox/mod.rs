@@ -51,19 +51,22 @@ pub mod module_cache {
 
 pub use crate::image::Image;
 pub use crate::runtime::cache::CacheOutcome;
-pub use crate::runtime::{Error, ErrorInput, ResourceLimits};
+pub use crate::runtime::{Error, ErrorInput, ResourceLimits, WASMER_VERSION};
 pub use crate::wasi::faults::Fault;
+pub use crate::wasi::trace::{TraceEvent, TraceFilter};
 pub use outcome::{Outcome, Status, Value};
 pub use program::{CachePolicy, Program, ProgramOptions};
 
-use crate::runtime::WasiEnv;
-use crate::vfs::{Clock, Errno, SteppingClock, SystemClock};
+use crate::runtime::{TraceFn, WasiEnv};
+use crate::vfs::{Clock, SteppingClock, SystemClock};
 use crate::wasi::ctx::{Capture, Input, Output, WasiCtx};
 use crate::wasi::deterministic::{DeterministicEnvironment, REALTIME_START_NS, STEP_NS};
 use bytes::Bytes;
 use namespace::Prepared;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmer::{Store, Type};
 
@@ -133,16 +136,24 @@ pub enum Preopens {
     DirsOnly,
 }
 
-/// Receives one line per WASI call: `name(args) -> errno (name)`.
+/// Receives one line per traced WASI call, without a newline, e.g.
+/// `path_open(3, "etc/motd", lookup=SYMLINK_FOLLOW, ...) = 4` (the format is described in
+/// `strata::wasi::trace`).
 pub type TraceSink = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Where the WASI call trace goes.
+/// Where the WASI call trace goes: one line per call, the same lines whichever the
+/// destination (stderr only prefixes them). Which calls, and whether timed:
+/// `SandboxBuilder::trace_filter` and `trace_time`.
 #[derive(Clone, Default)]
 pub enum Trace {
+    /// Nowhere, and nothing is decoded.
     #[default]
     Off,
     /// To the host's stderr, each line prefixed with `strata: trace: `.
     Stderr,
+    /// To this host file, created (or truncated) by every run; a write error fails the run
+    /// (`ErrorInput::TraceFile`).
+    File(PathBuf),
     /// To a function of the embedder's.
     Sink(TraceSink),
 }
@@ -192,6 +203,8 @@ struct RunSpec {
     limits: ResourceLimits,
     faults: Vec<Fault>,
     trace: Trace,
+    trace_filter: TraceFilter,
+    trace_time: bool,
     invoke: Option<Invoke>,
     export_fs: Option<PathBuf>,
     export_diff: Option<PathBuf>,
@@ -358,9 +371,23 @@ impl SandboxBuilder {
         self
     }
 
-    /// Where the WASI call trace goes (default: nowhere).
+    /// Where the WASI call trace goes (default: nowhere). Deterministic runs trace the same
+    /// lines every time.
     pub fn trace(mut self, trace: Trace) -> Self {
         self.spec.trace = trace;
+        self
+    }
+
+    /// Which calls are traced (default: all), e.g. `TraceFilter::parse("fs,!fd_write")?`.
+    pub fn trace_filter(mut self, filter: TraceFilter) -> Self {
+        self.spec.trace_filter = filter;
+        self
+    }
+
+    /// Whether each trace line ends with the host time the call took, ` <0.000001234>`
+    /// (default: no). Ignored by deterministic runs, whose traces are byte-identical.
+    pub fn trace_time(mut self, on: bool) -> Self {
+        self.spec.trace_time = on;
         self
     }
 
@@ -421,6 +448,7 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// Starts describing a sandbox; see [`SandboxBuilder`].
     pub fn builder() -> SandboxBuilder {
         SandboxBuilder::default()
     }
@@ -458,19 +486,25 @@ impl Sandbox {
         let (stdout, out) = output(&spec.stdout)?;
         let (stderr, err) = output(&spec.stderr)?;
         builder = builder.stdout(out).stderr(err);
-        match &spec.trace {
-            Trace::Off => {}
-            Trace::Stderr => {
-                builder = builder.trace(Box::new(|name, args, errno| {
-                    eprintln!("strata: trace: {}", trace_line(name, args, errno));
-                }));
-            }
+        let trace_file = match &spec.trace {
+            Trace::File(p) => Some(TraceFile::create(p)?),
+            _ => None,
+        };
+        let hook: Option<TraceFn> = match &spec.trace {
+            Trace::Off => None,
+            Trace::Stderr => Some(Box::new(|event| eprintln!("strata: trace: {event}"))),
+            Trace::File(_) => trace_file.as_ref().map(TraceFile::hook),
             Trace::Sink(sink) => {
                 let sink = sink.clone();
-                builder = builder.trace(Box::new(move |name, args, errno| {
-                    sink(&trace_line(name, args, errno));
-                }));
+                Some(Box::new(move |event| sink(&event.to_string())))
             }
+        };
+        if let Some(hook) = hook {
+            builder = builder
+                .trace(hook)
+                .trace_filter(spec.trace_filter)
+                // Host times would make deterministic traces differ.
+                .trace_time(spec.trace_time && spec.seed.is_none());
         }
 
         let (module, engine) = program.for_fuel(spec.limits.fuel)?;
@@ -500,6 +534,9 @@ impl Sandbox {
             ),
             Err(e) => return Err(e),
         };
+        if let Some(f) = trace_file {
+            f.finish()?;
+        }
         let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Default::default()));
         let outcome = Outcome {
             status,
@@ -576,13 +613,49 @@ fn output(stream: &Stream) -> Result<(Option<Capture>, Output), Error> {
     })
 }
 
-/// One trace line: `name(args) -> errno (name)`.
-fn trace_line(name: &str, args: &str, errno: u16) -> String {
-    let what = match errno {
-        0 => "success",
-        e => Errno::from_code(e).map_or("?", |e| e.name()),
-    };
-    format!("{name}({args}) -> {errno} ({what})")
+/// A run's trace file: lines are buffered, and the first write error is kept for `finish`.
+struct TraceFile {
+    path: PathBuf,
+    out: Arc<Mutex<(BufWriter<File>, Option<std::io::Error>)>>,
+}
+
+impl TraceFile {
+    fn create(path: &Path) -> Result<TraceFile, Error> {
+        let f = File::create(path)
+            .map_err(|e| Error::input(ErrorInput::TraceFile(path.to_path_buf()), e))?;
+        Ok(TraceFile {
+            path: path.to_path_buf(),
+            out: Arc::new(Mutex::new((BufWriter::new(f), None))),
+        })
+    }
+
+    fn hook(&self) -> TraceFn {
+        let out = self.out.clone();
+        Box::new(move |event| {
+            if let Ok(mut guard) = out.lock() {
+                let (w, err) = &mut *guard;
+                if err.is_none()
+                    && let Err(e) = writeln!(w, "{event}")
+                {
+                    *err = Some(e);
+                }
+            }
+        })
+    }
+
+    /// Flushes the file; the first error writing it, if any.
+    fn finish(self) -> Result<(), Error> {
+        let fail = |e: std::io::Error| Error::input(ErrorInput::TraceFile(self.path.clone()), e);
+        let mut guard = self
+            .out
+            .lock()
+            .map_err(|_| Error::Host("trace file lock poisoned".into()))?;
+        let (w, err) = &mut *guard;
+        match err.take() {
+            Some(e) => Err(fail(e)),
+            None => w.flush().map_err(fail),
+        }
+    }
 }
 
 /// `inv.args` parsed by the types of the export's parameters.

@@ -22,9 +22,13 @@ pub enum Status {
 /// A value returned by an invoked export.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// A 32-bit integer.
     I32(i32),
+    /// A 64-bit integer.
     I64(i64),
+    /// A 32-bit float.
     F32(f32),
+    /// A 64-bit float.
     F64(f64),
     /// A value of another type (vector, reference), as wasmer formats it.
     Other(String),
@@ -44,6 +48,7 @@ impl std::fmt::Display for Value {
 
 /// What a run produced.
 pub struct Outcome {
+    /// How the run ended.
     pub status: Status,
     /// What the guest wrote to stdout, if it was captured (else empty).
     pub stdout: Vec<u8>,

@@ -38,7 +38,9 @@ pub enum CachePolicy {
 }
 
 impl CachePolicy {
-    /// The directory compiled modules are kept in under this policy, if any.
+    /// The directory compiled modules are cached in under this policy, as it resolves now
+    /// (`Default` reads the environment): `None` for `MemoryOnly`, or for `Default` when
+    /// neither `$STRATA_CACHE_DIR`, `$XDG_CACHE_HOME` nor `$HOME` is set.
     pub fn disk_dir(&self) -> Option<PathBuf> {
         match self {
             CachePolicy::Default => std::env::var_os("STRATA_CACHE_DIR")
@@ -54,6 +56,7 @@ impl CachePolicy {
 /// How a program is compiled up front.
 #[derive(Clone, Debug, Default)]
 pub struct ProgramOptions {
+    /// Where compiled code is kept (default: memory and the user's cache directory).
     pub cache: CachePolicy,
     /// Compile the metered variant for this fuel now (the one a sandbox with this fuel runs)
     /// instead of the plain one; other variants are compiled when a run first needs them.

@@ -21,7 +21,9 @@ pub const LINK_COST: u64 = 512;
 /// What a run's filesystem layers hold, as counted against its limits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Bytes held (file blocks written, per-inode and per-link costs).
     pub memory: u64,
+    /// Inodes held.
     pub inodes: u64,
 }
 
@@ -36,6 +38,7 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// A budget of `max_memory` bytes and `max_inodes` inodes, nothing used yet.
     pub fn new(max_memory: u64, max_inodes: u64) -> Self {
         Budget {
             max_memory,
@@ -45,10 +48,12 @@ impl Budget {
         }
     }
 
+    /// The most bytes it allows.
     pub fn max_memory(&self) -> u64 {
         self.max_memory
     }
 
+    /// The most inodes it allows.
     pub fn max_inodes(&self) -> u64 {
         self.max_inodes
     }

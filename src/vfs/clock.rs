@@ -6,11 +6,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Where file timestamps come from: the host's clock, or a virtual one for deterministic runs.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Nanoseconds since the Unix epoch.
     fn now_ns(&self) -> u64;
 }
 
+/// The host's wall clock.
 #[derive(Debug, Default)]
 pub struct SystemClock;
 
@@ -31,6 +33,7 @@ pub struct SteppingClock {
 }
 
 impl SteppingClock {
+    /// A clock that reads `start_ns` first and `step_ns` more at each later reading.
     pub fn new(start_ns: u64, step_ns: u64) -> Self {
         SteppingClock {
             next: AtomicU64::new(start_ns),

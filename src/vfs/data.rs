@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 /// Where the contents of a not-yet-read file come from (a host file, say). Loaded at most
 /// once, on first access, and shared by every fork holding the file.
 pub trait DataSource: Send + Sync + std::fmt::Debug {
+    /// Reads the whole contents (called at most once per file).
     fn load(&self) -> std::io::Result<Bytes>;
 }
 
@@ -200,6 +201,7 @@ impl FileData {
         }
     }
 
+    /// Size in bytes.
     pub fn len(&self) -> u64 {
         match &self.repr {
             Repr::Whole(b) => b.len() as u64,
@@ -208,6 +210,7 @@ impl FileData {
         }
     }
 
+    /// Whether the file is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -16,6 +16,7 @@ pub type Ino = u64;
 /// path step and open: foldhash, randomly seeded, much cheaper than SipHash on short keys.
 pub(crate) type FastHash = foldhash::fast::RandomState;
 
+/// A directory's entries: name to inode, in insertion order for readdir.
 #[derive(Clone, Debug, Default)]
 pub struct Dir {
     by_name: HashMap<Arc<str>, (u64, Ino), FastHash>,
@@ -27,6 +28,7 @@ pub struct Dir {
 pub const FIRST_ENTRY_COOKIE: u64 = 2;
 
 impl Dir {
+    /// The inode named `name`, if any.
     pub fn get(&self, name: &str) -> Option<Ino> {
         self.by_name.get(name).map(|&(_, ino)| ino)
     }
@@ -38,10 +40,12 @@ impl Dir {
             .map(|(k, &(_, ino))| (k.clone(), ino))
     }
 
+    /// Number of entries (`.` and `..` not counted).
     pub fn len(&self) -> usize {
         self.by_name.len()
     }
 
+    /// Whether it has no entries.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
@@ -66,6 +70,7 @@ impl Dir {
         Some(prev)
     }
 
+    /// Removes `name`; returns its inode if it was there.
     pub fn remove(&mut self, name: &str) -> Option<Ino> {
         let (seq, ino) = self.by_name.remove(name)?;
         self.by_seq.remove(&seq);

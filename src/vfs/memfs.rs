@@ -102,18 +102,22 @@ impl MemFs {
         self.charged.clear();
     }
 
+    /// The run's memory and inode budget, if limits are set.
     pub fn budget(&self) -> Option<&Arc<Budget>> {
         self.budget.as_ref()
     }
 
+    /// The device id `stat` reports for this filesystem.
     pub fn dev(&self) -> u64 {
         self.dev
     }
 
+    /// The root directory's inode.
     pub fn root(&self) -> Ino {
         ROOT_INO
     }
 
+    /// Whether every write fails with `EROFS`.
     pub fn is_readonly(&self) -> bool {
         self.readonly
     }
@@ -133,6 +137,7 @@ impl MemFs {
         self.clock = clock;
     }
 
+    /// The current time of its clock, ns since the Unix epoch.
     pub fn now(&self) -> u64 {
         self.clock.now_ns()
     }
@@ -142,6 +147,7 @@ impl MemFs {
         self.nodes.len() - 1 - self.free.len()
     }
 
+    /// The node `ino` (`EBADF` if there is none).
     pub fn node(&self, ino: Ino) -> Result<&Node> {
         self.nodes.get(ino).ok_or(Errno::Badf)
     }
@@ -158,6 +164,7 @@ impl MemFs {
         }
     }
 
+    /// The directory `ino` (`ENOTDIR` if it is something else).
     pub fn dir(&self, ino: Ino) -> Result<&DirNode> {
         match &self.node(ino)?.kind {
             NodeKind::Dir(d) => Ok(d),
@@ -172,6 +179,7 @@ impl MemFs {
         }
     }
 
+    /// The attributes of `ino`.
     pub fn stat(&self, ino: Ino) -> Result<Stat> {
         let n = self.node(ino)?;
         Ok(Stat {
@@ -187,6 +195,7 @@ impl MemFs {
         })
     }
 
+    /// The entry `name` of the directory `dir`, `None` if absent.
     pub fn lookup(&self, dir: Ino, name: &str) -> Result<Option<Ino>> {
         Ok(self.dir(dir)?.entries.get(name))
     }
@@ -289,6 +298,7 @@ impl MemFs {
         self.insert_new(dir, name, NodeKind::File(data), mode)
     }
 
+    /// Creates the directory `name` in `dir` with permission bits `mode`; its inode.
     pub fn mkdir(&mut self, dir: Ino, name: &str, mode: u32) -> Result<Ino> {
         let kind = NodeKind::Dir(DirNode {
             entries: Dir::default(),
@@ -298,6 +308,7 @@ impl MemFs {
         self.insert_new(dir, name, kind, mode)
     }
 
+    /// Creates the symlink `name` in `dir` pointing at `target`; its inode.
     pub fn symlink(&mut self, dir: Ino, name: &str, target: &str) -> Result<Ino> {
         self.insert_new(dir, name, NodeKind::Symlink(Arc::from(target)), 0o777)
     }
@@ -328,6 +339,7 @@ impl MemFs {
         Ok(())
     }
 
+    /// The target of the symlink `ino` (`EINVAL` if it is not one).
     pub fn readlink(&self, ino: Ino) -> Result<Arc<str>> {
         match &self.node(ino)?.kind {
             NodeKind::Symlink(t) => Ok(t.clone()),
@@ -472,6 +484,7 @@ impl MemFs {
         Ok(())
     }
 
+    /// The contents of the regular file `ino`.
     pub fn file(&self, ino: Ino) -> Result<&FileData> {
         match &self.node(ino)?.kind {
             NodeKind::File(f) => Ok(f),
@@ -528,6 +541,7 @@ impl MemFs {
         Ok(end)
     }
 
+    /// Truncates or extends (with a hole) the file `ino` to `size` bytes.
     pub fn set_size(&mut self, ino: Ino, size: u64) -> Result<()> {
         if size > MAX_FILE_SIZE {
             return Err(Errno::Fbig);
@@ -616,6 +630,7 @@ impl MemFs {
         self.open.get(&ino).copied().unwrap_or(0)
     }
 
+    /// Marks the directory `ino` as having a filesystem mounted on it (or not).
     pub fn set_mounted(&mut self, ino: Ino, mounted: bool) -> Result<()> {
         if !self.node(ino)?.is_dir() {
             return Err(Errno::Notdir);

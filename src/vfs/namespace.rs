@@ -20,13 +20,20 @@ use std::sync::Arc;
 /// How `Vfs::open` treats the path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
+    /// Create the file if missing.
     pub create: bool,
+    /// With `create`, fail with `EEXIST` if it exists.
     pub exclusive: bool,
+    /// Truncate a regular file to 0 bytes.
     pub truncate: bool,
+    /// Fail with `ENOTDIR` unless it is a directory.
     pub directory: bool,
+    /// Follow a symlink in the last component.
     pub follow: bool,
 }
 
+/// A namespace: a root filesystem and the filesystems mounted in it, with the confined
+/// resolver every path goes through. Cloning it is O(1) (copy-on-write forks).
 #[derive(Debug, Clone)]
 pub struct Vfs {
     fss: Vec<MemFs>,
@@ -49,6 +56,7 @@ impl Vfs {
         Vfs::with_root(MemFs::new(1, clock.clone()), clock)
     }
 
+    /// A namespace whose root is `root`, taking timestamps from `clock`.
     pub fn with_root(root: MemFs, clock: Arc<dyn Clock>) -> Self {
         Vfs {
             fss: vec![root],
@@ -77,6 +85,7 @@ impl Vfs {
         self.budget.as_ref()
     }
 
+    /// The clock timestamps come from.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
@@ -89,6 +98,7 @@ impl Vfs {
         self.clock = clock;
     }
 
+    /// The root directory of the namespace.
     pub fn root(&self) -> NodeId {
         NodeId {
             fs: 0,
@@ -96,14 +106,17 @@ impl Vfs {
         }
     }
 
+    /// The filesystem holding `id`.
     pub fn fs(&self, id: NodeId) -> Result<&MemFs> {
         self.fss.get(id.fs as usize).ok_or(Errno::Badf)
     }
 
+    /// The filesystem holding `id`, mutably.
     pub fn fs_mut(&mut self, id: NodeId) -> Result<&mut MemFs> {
         self.fss.get_mut(id.fs as usize).ok_or(Errno::Badf)
     }
 
+    /// The node `id`.
     pub fn node(&self, id: NodeId) -> Result<&Node> {
         self.fs(id)?.node(id.ino)
     }
@@ -156,6 +169,7 @@ impl Vfs {
         id
     }
 
+    /// The attributes of the node `id`.
     pub fn stat_node(&self, id: NodeId) -> Result<Stat> {
         self.fs(id)?.stat(id.ino)
     }
@@ -244,12 +258,14 @@ impl Vfs {
         Ok((r, dir, name))
     }
 
+    /// Creates the directory `path` beneath `base`; its id.
     pub fn mkdir(&mut self, base: NodeId, path: &[u8]) -> Result<NodeId> {
         let (_, dir, name) = self.new_entry(base, path)?;
         let ino = self.fs_mut(dir)?.mkdir(dir.ino, &name, 0o755)?;
         Ok(NodeId { fs: dir.fs, ino })
     }
 
+    /// Removes the empty directory `path` beneath `base`.
     pub fn rmdir(&mut self, base: NodeId, path: &[u8]) -> Result<()> {
         let r = self.resolve(base, path, Follow::Entry)?;
         r.node.ok_or(Errno::Noent)?;
@@ -266,6 +282,7 @@ impl Vfs {
         self.fs_mut(dir)?.rmdir(dir.ino, &name)
     }
 
+    /// Removes the non-directory `path` beneath `base` (one link of it).
     pub fn unlink(&mut self, base: NodeId, path: &[u8]) -> Result<()> {
         let r = self.resolve(base, path, Follow::Entry)?;
         let node = r.node.ok_or(Errno::Noent)?;
@@ -364,11 +381,13 @@ impl Vfs {
         self.resolve(base, path, follow)?.node.ok_or(Errno::Noent)
     }
 
+    /// The attributes of what `path` names beneath `base` (`follow`: through a final symlink).
     pub fn stat(&self, base: NodeId, path: &[u8], follow: bool) -> Result<Stat> {
         let id = self.lookup(base, path, follow)?;
         self.stat_node(id)
     }
 
+    /// Sets the access and modification times of what `path` names beneath `base`.
     pub fn set_times(
         &mut self,
         base: NodeId,
@@ -381,10 +400,12 @@ impl Vfs {
         self.set_times_node(id, atim, mtim)
     }
 
+    /// Sets the access and modification times of the node `id`.
     pub fn set_times_node(&mut self, id: NodeId, atim: SetTime, mtim: SetTime) -> Result<()> {
         self.fs_mut(id)?.set_times(id.ino, atim, mtim)
     }
 
+    /// Reads from the file `id` at `offset` into `buf`; bytes read (0 at end of file).
     pub fn read(&self, id: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize> {
         self.fs(id)?.read(id.ino, offset, buf)
     }
@@ -394,10 +415,13 @@ impl Vfs {
         self.fs_mut(id)?.write(id.ino, offset, data)
     }
 
+    /// Truncates or extends the file `id` to `size` bytes.
     pub fn set_size(&mut self, id: NodeId, size: u64) -> Result<()> {
         self.fs_mut(id)?.set_size(id.ino, size)
     }
 
+    /// Extends the file `id` to at least `offset + len` bytes; `ENOSPC` if writing that range
+    /// could not fit the budget (the range itself stays a hole).
     pub fn allocate(&mut self, id: NodeId, offset: u64, len: u64) -> Result<()> {
         self.fs_mut(id)?.allocate(id.ino, offset, len)
     }

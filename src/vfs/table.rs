@@ -14,6 +14,7 @@ const CHUNK: usize = 1 << CHUNK_BITS;
 
 type Chunk = Vec<Option<Arc<Node>>>;
 
+/// A filesystem's inodes, indexed by number; cloning shares everything until written.
 #[derive(Clone, Debug, Default)]
 pub struct NodeTable {
     chunks: Arc<Vec<Arc<Chunk>>>,
@@ -31,6 +32,7 @@ impl NodeTable {
         self.len
     }
 
+    /// Whether it holds no node.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -40,6 +42,7 @@ impl NodeTable {
         self.chunks.get(c)?.get(o)?.as_ref()
     }
 
+    /// The node `ino`, if live.
     pub fn get(&self, ino: Ino) -> Option<&Node> {
         self.slot(ino).map(|n| &**n)
     }

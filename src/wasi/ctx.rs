@@ -15,7 +15,12 @@ pub enum Input {
     /// The host process's stdin.
     Inherit,
     /// Fixed bytes, then end of file.
-    Bytes { data: Vec<u8>, pos: usize },
+    Bytes {
+        /// The bytes.
+        data: Vec<u8>,
+        /// How many the guest has read.
+        pos: usize,
+    },
     /// Immediately at end of file.
     Null,
     /// A host file, read from its current position as the guest reads.
@@ -27,6 +32,7 @@ pub enum Input {
 pub struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Capture {
+    /// Everything captured so far.
     pub fn contents(&self) -> Vec<u8> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
@@ -41,8 +47,11 @@ impl Capture {
 /// Where a guest's stdout or stderr goes.
 #[derive(Clone, Debug)]
 pub enum Output {
+    /// The host process's own stream.
     Inherit,
+    /// Into a shared buffer.
     Capture(Capture),
+    /// Nowhere.
     Null,
     /// A host file opened for writing, written through as the guest writes.
     File(Arc<std::fs::File>),
@@ -88,6 +97,7 @@ pub trait Environment: Send {
     fn monotonic_ns(&mut self) -> u64;
     /// CPU time of the process (and thread), ns.
     fn cputime_ns(&mut self) -> u64;
+    /// Fills `buf` with random bytes (`random_get`).
     fn fill_random(&mut self, buf: &mut [u8]) -> Result<()>;
     /// Waits `ns` (poll_oneoff with clock subscriptions).
     fn sleep_ns(&mut self, ns: u64);
@@ -149,18 +159,27 @@ fn cpu_time_ns() -> Option<u64> {
     None
 }
 
+/// Everything one guest's WASI calls act on; the syscalls are its methods, one module per
+/// family (`fd`, `path`, `poll`, `proc`, `sock`).
 pub struct WasiCtx {
+    /// The filesystem namespace.
     pub vfs: Vfs,
+    /// The open fds.
     pub fds: FdTable,
+    /// `argv`, `argv[0]` first.
     pub args: Vec<Vec<u8>>,
     /// `KEY=VALUE` strings.
     pub env: Vec<Vec<u8>>,
+    /// Where stdin comes from.
     pub stdin: Input,
+    /// Where stdout goes.
     pub stdout: Output,
+    /// Where stderr goes.
     pub stderr: Output,
     /// What stdin, stdout and stderr are, in that order (default: all `Unknown`; the
     /// runtime's builder sets them from what it was given).
     pub stdio_kinds: [StdioKind; 3],
+    /// Clocks and randomness (the host's, or deterministic ones).
     pub environment: Box<dyn Environment>,
     /// Faults to inject into the guest's calls (default: none).
     pub faults: FaultPlan,

@@ -15,6 +15,8 @@ pub const REALTIME_START_NS: u64 = 946_684_800 * 1_000_000_000;
 /// How far the virtual clocks advance on each reading (1 µs), so time never stands still.
 pub const STEP_NS: u64 = 1_000;
 
+/// Clocks and randomness of a deterministic run: virtual clocks advancing a fixed step per
+/// reading, random bytes from a seeded ChaCha generator.
 #[derive(Debug)]
 pub struct DeterministicEnvironment {
     elapsed_ns: u64,
@@ -22,6 +24,7 @@ pub struct DeterministicEnvironment {
 }
 
 impl DeterministicEnvironment {
+    /// The environment of a run seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         DeterministicEnvironment {
             elapsed_ns: 0,

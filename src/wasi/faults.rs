@@ -43,6 +43,7 @@ pub enum FaultOp {
 }
 
 impl FaultOp {
+    /// `open`, `read` or `write`, as fault specs spell it.
     pub const fn name(self) -> &'static str {
         match self {
             FaultOp::Open => "open",
@@ -89,10 +90,12 @@ impl Trigger {
 pub struct Pattern(String);
 
 impl Pattern {
+    /// A pattern from its text (`*` and `?` wildcards).
     pub fn new(pattern: impl Into<String>) -> Self {
         Pattern(pattern.into())
     }
 
+    /// The pattern's text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -137,6 +140,7 @@ impl Pattern {
 pub enum Target<'a> {
     /// A file or directory by its guest path.
     Path(&'a str),
+    /// A stdio stream (`<stdin>`, `<stdout>`, `<stderr>` in patterns).
     Stdio(Stdio),
 }
 
@@ -152,13 +156,18 @@ pub const fn stdio_name(s: Stdio) -> &'static str {
 /// One injected fault; see the module documentation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
+    /// Which calls: opens, reads or writes.
     pub op: FaultOp,
+    /// On which guest paths.
     pub pattern: Pattern,
+    /// Which of the matching calls fail.
     pub when: Trigger,
+    /// How they fail.
     pub effect: FaultEffect,
 }
 
 impl Fault {
+    /// A fault from its parts (`Fault::parse` reads the command-line form).
     pub fn new(
         op: FaultOp,
         pattern: impl Into<String>,
@@ -266,6 +275,7 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
+    /// A plan of `faults`, no call counted yet.
     pub fn new(faults: impl IntoIterator<Item = Fault>) -> Self {
         let mut plan = FaultPlan::default();
         for f in faults {
@@ -274,15 +284,18 @@ impl FaultPlan {
         plan
     }
 
+    /// Adds a fault, counting from now.
     pub fn push(&mut self, fault: Fault) {
         self.faults.push(fault);
         self.seen.push(0);
     }
 
+    /// Whether there is no fault to inject.
     pub fn is_empty(&self) -> bool {
         self.faults.is_empty()
     }
 
+    /// The faults, in the order given.
     pub fn faults(&self) -> &[Fault] {
         &self.faults
     }

@@ -203,6 +203,7 @@ impl WasiCtx {
         u32::try_from(total).map_err(|_| Errno::Overflow)
     }
 
+    /// `fd_read`: reads into the iovecs at `iovs`; the byte count goes to `nread`.
     pub fn fd_read<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -216,6 +217,7 @@ impl WasiCtx {
         mem.write_u32(nread, n)
     }
 
+    /// `fd_pread`: `fd_read` at `offset`, leaving the cursor.
     pub fn fd_pread<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -230,6 +232,7 @@ impl WasiCtx {
         mem.write_u32(nread, n)
     }
 
+    /// `fd_write`: writes the iovecs at `iovs`; the byte count goes to `nwritten`.
     pub fn fd_write<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -243,6 +246,7 @@ impl WasiCtx {
         mem.write_u32(nwritten, n)
     }
 
+    /// `fd_pwrite`: `fd_write` at `offset`, leaving the cursor.
     pub fn fd_pwrite<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -257,6 +261,7 @@ impl WasiCtx {
         mem.write_u32(nwritten, n)
     }
 
+    /// `fd_seek`: moves the cursor; the new offset goes to `newoffset`.
     pub fn fd_seek<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -292,6 +297,7 @@ impl WasiCtx {
         self.set_pos(fd, new as u64)
     }
 
+    /// `fd_tell`: the cursor goes to `out`.
     pub fn fd_tell<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -308,6 +314,7 @@ impl WasiCtx {
         mem.write_u64(out, pos)
     }
 
+    /// `fd_close`.
     pub fn fd_close(&mut self, fd: u32) -> Result<()> {
         let e = self.fds.remove(fd)?;
         if let Some(node) = e.node() {
@@ -316,6 +323,8 @@ impl WasiCtx {
         Ok(())
     }
 
+    /// `fd_renumber`: fd `to` now refers to what `from` did (what `to` was is closed), and
+    /// `from` is no longer open.
     pub fn fd_renumber(&mut self, from: u32, to: u32) -> Result<()> {
         if let Some(old) = self.fds.renumber(from, to)?
             && let Some(node) = old.node()
@@ -325,6 +334,7 @@ impl WasiCtx {
         Ok(())
     }
 
+    /// `fd_fdstat_get`: type, flags and rights of `fd` go to `out`.
     pub fn fd_fdstat_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -346,6 +356,7 @@ impl WasiCtx {
         mem.write(out, &abi::encode_fdstat(&st))
     }
 
+    /// `fd_fdstat_set_flags`.
     pub fn fd_fdstat_set_flags(&mut self, fd: u32, flags: u16) -> Result<()> {
         let e = self.fds.get_mut(fd)?;
         e.require(rights::FD_FDSTAT_SET_FLAGS)?;
@@ -388,6 +399,7 @@ impl WasiCtx {
         }
     }
 
+    /// `fd_filestat_get`: the attributes of `fd`'s file go to `out`, in `abi`'s layout.
     pub fn fd_filestat_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -399,6 +411,7 @@ impl WasiCtx {
         abi::write_filestat(mem, abi, out, &st)
     }
 
+    /// `fd_filestat_set_size`: truncates or extends the file.
     pub fn fd_filestat_set_size(&mut self, fd: u32, size: u64) -> Result<()> {
         let (e, node, _) = self.file_fd(fd).map_err(|err| match err {
             Errno::Isdir | Errno::Spipe => Errno::Badf,
@@ -411,6 +424,7 @@ impl WasiCtx {
         self.vfs.set_size(node, size)
     }
 
+    /// `fd_filestat_set_times`.
     pub fn fd_filestat_set_times(
         &mut self,
         fd: u32,
@@ -427,6 +441,7 @@ impl WasiCtx {
         }
     }
 
+    /// `fd_advise`: checked, then ignored (memory has no access pattern to tune).
     pub fn fd_advise(&mut self, fd: u32, _offset: u64, _len: u64, advice: u8) -> Result<()> {
         if advice > abi::advice::NOREUSE {
             return Err(Errno::Inval);
@@ -438,6 +453,7 @@ impl WasiCtx {
         e.require(rights::FD_ADVISE)
     }
 
+    /// `fd_allocate`.
     pub fn fd_allocate(&mut self, fd: u32, offset: u64, len: u64) -> Result<()> {
         let (e, node, _) = self.file_fd(fd).map_err(|err| match err {
             Errno::Isdir | Errno::Spipe => Errno::Badf,
@@ -463,6 +479,7 @@ impl WasiCtx {
         }
     }
 
+    /// `fd_prestat_get`: the preopen's name length goes to `out`.
     pub fn fd_prestat_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -478,6 +495,7 @@ impl WasiCtx {
         }
     }
 
+    /// `fd_prestat_dir_name`: the preopen's name goes to `path`.
     pub fn fd_prestat_dir_name<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,

@@ -10,8 +10,11 @@ use crate::vfs::{Errno, NodeId, Result};
 /// The stdio streams, fds 0–2 unless closed or renumbered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stdio {
+    /// Fd 0 at start.
     Stdin,
+    /// Fd 1 at start.
     Stdout,
+    /// Fd 2 at start.
     Stderr,
 }
 
@@ -26,31 +29,42 @@ impl Stdio {
     }
 }
 
+/// What an fd refers to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FdKind {
+    /// A stdio stream.
     Stdio(Stdio),
     /// A regular file (or a symlink-free special node) and its cursor.
     File {
+        /// The file.
         node: NodeId,
+        /// The cursor.
         pos: u64,
     },
     /// A directory; `preopen` holds the name the guest sees from `fd_prestat_dir_name`.
     Dir {
+        /// The directory.
         node: NodeId,
+        /// A preopen's guest-visible name.
         preopen: Option<String>,
     },
 }
 
+/// One open fd: what it refers to, its rights, flags and open mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FdEntry {
+    /// What it refers to.
     pub kind: FdKind,
+    /// Rights of the fd itself.
     pub rights_base: u64,
+    /// Rights fds opened through it may have.
     pub rights_inheriting: u64,
     /// WASI `fdflags` (append, dsync, nonblock, rsync, sync).
     pub flags: u16,
     /// Opened for reading / writing (fixed at open, like a POSIX open mode): an fd opened
     /// without write access gets `EBADF` from `fd_write` whatever its rights say.
     pub read: bool,
+    /// Opened for writing.
     pub write: bool,
     /// The guest path of a file or directory (a preopen's name, joined with the paths the
     /// guest opened through it, lexically normalised), for fault patterns; `None` for stdio.
@@ -67,6 +81,7 @@ impl FdEntry {
         }
     }
 
+    /// The node it refers to (`None` for stdio).
     pub fn node(&self) -> Option<NodeId> {
         match self.kind {
             FdKind::File { node, .. } | FdKind::Dir { node, .. } => Some(node),
@@ -79,6 +94,7 @@ impl FdEntry {
 /// lower limit (`set_max`); runs get `ResourceLimits::max_fds`.
 pub const MAX_FDS: usize = 1 << 16;
 
+/// A guest's fds: numbers to entries.
 #[derive(Clone, Debug, Default)]
 pub struct FdTable {
     slots: Vec<Option<FdEntry>>,
@@ -98,6 +114,7 @@ impl FdTable {
         self.max.unwrap_or(MAX_FDS)
     }
 
+    /// The entry of `fd` (`EBADF` if it is not open).
     pub fn get(&self, fd: u32) -> Result<&FdEntry> {
         self.slots
             .get(fd as usize)
@@ -105,6 +122,7 @@ impl FdTable {
             .ok_or(Errno::Badf)
     }
 
+    /// The entry of `fd`, mutably.
     pub fn get_mut(&mut self, fd: u32) -> Result<&mut FdEntry> {
         self.slots
             .get_mut(fd as usize)

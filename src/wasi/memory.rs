@@ -16,36 +16,43 @@ pub trait GuestMemory {
     /// The checked byte range `[ptr, ptr + len)`, writable.
     fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8]>;
 
+    /// Copies `buf.len()` bytes at `ptr` into `buf`.
     fn read(&self, ptr: u32, buf: &mut [u8]) -> Result<()> {
         let len = u32::try_from(buf.len()).map_err(|_| Errno::Fault)?;
         buf.copy_from_slice(self.slice(ptr, len)?);
         Ok(())
     }
 
+    /// Copies `data` to `ptr`.
     fn write(&mut self, ptr: u32, data: &[u8]) -> Result<()> {
         let len = u32::try_from(data.len()).map_err(|_| Errno::Fault)?;
         self.slice_mut(ptr, len)?.copy_from_slice(data);
         Ok(())
     }
 
+    /// A little-endian `u32` at `ptr`.
     fn read_u32(&self, ptr: u32) -> Result<u32> {
         let mut b = [0u8; 4];
         self.read(ptr, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
 
+    /// Writes a byte at `ptr`.
     fn write_u8(&mut self, ptr: u32, v: u8) -> Result<()> {
         self.write(ptr, &[v])
     }
 
+    /// Writes a little-endian `u16` at `ptr`.
     fn write_u16(&mut self, ptr: u32, v: u16) -> Result<()> {
         self.write(ptr, &v.to_le_bytes())
     }
 
+    /// Writes a little-endian `u32` at `ptr`.
     fn write_u32(&mut self, ptr: u32, v: u32) -> Result<()> {
         self.write(ptr, &v.to_le_bytes())
     }
 
+    /// Writes a little-endian `u64` at `ptr`.
     fn write_u64(&mut self, ptr: u32, v: u64) -> Result<()> {
         self.write(ptr, &v.to_le_bytes())
     }
@@ -81,6 +88,7 @@ pub struct SliceMemory<'a> {
 }
 
 impl<'a> SliceMemory<'a> {
+    /// Guest memory over `bytes`.
     pub fn new(bytes: &'a mut [u8]) -> Self {
         SliceMemory { bytes }
     }

@@ -13,5 +13,6 @@ pub mod path;
 pub mod poll;
 pub mod proc;
 pub mod sock;
+pub mod trace;
 
 pub use abi::rights;

@@ -38,6 +38,7 @@ impl WasiCtx {
         Ok(bytes.to_vec())
     }
 
+    /// `path_open`: opens `path` beneath the directory `fd`; the new fd goes to `opened`.
     #[allow(clippy::too_many_arguments)]
     pub fn path_open<M: GuestMemory + ?Sized>(
         &mut self,
@@ -136,6 +137,7 @@ impl WasiCtx {
         }
     }
 
+    /// `path_create_directory`.
     pub fn path_create_directory<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -148,6 +150,7 @@ impl WasiCtx {
         self.vfs.mkdir(dir, &p).map(|_| ())
     }
 
+    /// `path_remove_directory`: removes an empty directory.
     pub fn path_remove_directory<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -160,6 +163,7 @@ impl WasiCtx {
         self.vfs.rmdir(dir, &p)
     }
 
+    /// `path_unlink_file`: removes a non-directory.
     pub fn path_unlink_file<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -172,6 +176,7 @@ impl WasiCtx {
         self.vfs.unlink(dir, &p)
     }
 
+    /// `path_rename`: `old` beneath `fd` becomes `new` beneath `new_fd`.
     #[allow(clippy::too_many_arguments)]
     pub fn path_rename<M: GuestMemory + ?Sized>(
         &mut self,
@@ -190,6 +195,7 @@ impl WasiCtx {
         self.vfs.rename(from, &a, to, &b)
     }
 
+    /// `path_link`: a hard link `new` beneath `new_fd` to `old` beneath `fd`.
     #[allow(clippy::too_many_arguments)]
     pub fn path_link<M: GuestMemory + ?Sized>(
         &mut self,
@@ -214,6 +220,7 @@ impl WasiCtx {
         self.vfs.link(from, &a, false, to, &b)
     }
 
+    /// `path_symlink`: creates `new` beneath `fd`, a symlink to `old` (the target text).
     pub fn path_symlink<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -263,6 +270,7 @@ impl WasiCtx {
         mem.write_u32(bufused, n as u32)
     }
 
+    /// `path_filestat_get`: the attributes of `path` go to `out`, in `abi`'s layout.
     #[allow(clippy::too_many_arguments)]
     pub fn path_filestat_get<M: GuestMemory + ?Sized>(
         &mut self,
@@ -282,6 +290,7 @@ impl WasiCtx {
         abi::write_filestat(mem, abi, out, &filestat_of(&st))
     }
 
+    /// `path_filestat_set_times`.
     #[allow(clippy::too_many_arguments)]
     pub fn path_filestat_set_times<M: GuestMemory + ?Sized>(
         &mut self,

@@ -15,6 +15,8 @@ pub const MAX_SUBSCRIPTIONS: u32 = 65536;
 const MAX_SLEEP_NS: u64 = 1_000_000_000;
 
 impl WasiCtx {
+    /// `poll_oneoff`: waits for the first of `nsubs` subscriptions at `subs`; events go to
+    /// `events`, their number to `nevents`.
     #[allow(clippy::too_many_arguments)]
     pub fn poll_oneoff<M: GuestMemory + ?Sized>(
         &mut self,

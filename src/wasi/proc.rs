@@ -47,6 +47,7 @@ fn write_sizes<M: GuestMemory + ?Sized>(
 }
 
 impl WasiCtx {
+    /// `args_get`: the arguments as NUL-terminated strings at `buf`, their addresses at `argv`.
     pub fn args_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -56,6 +57,7 @@ impl WasiCtx {
         write_strings(mem, &self.args, argv, buf)
     }
 
+    /// `args_sizes_get`: the number of arguments and their total size with NULs.
     pub fn args_sizes_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -65,6 +67,7 @@ impl WasiCtx {
         write_sizes(mem, &self.args, count, size)
     }
 
+    /// `environ_get`: `KEY=VALUE` strings at `buf`, their addresses at `environ`.
     pub fn environ_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -74,6 +77,7 @@ impl WasiCtx {
         write_strings(mem, &self.env, environ, buf)
     }
 
+    /// `environ_sizes_get`: the number of variables and their total size with NULs.
     pub fn environ_sizes_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -95,6 +99,7 @@ impl WasiCtx {
         }
     }
 
+    /// `clock_res_get`: every clock ticks in nanoseconds.
     pub fn clock_res_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -111,6 +116,7 @@ impl WasiCtx {
         mem.write_u64(out, res)
     }
 
+    /// `clock_time_get`: the clock's time, ns, goes to `out`.
     pub fn clock_time_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -123,6 +129,7 @@ impl WasiCtx {
         mem.write_u64(out, now)
     }
 
+    /// `random_get`: fills `len` bytes at `buf`.
     pub fn random_get<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -136,6 +143,7 @@ impl WasiCtx {
         Ok(())
     }
 
+    /// `sched_yield`: yields the host thread.
     pub fn sched_yield(&mut self) -> Result<()> {
         std::thread::yield_now();
         Ok(())

@@ -13,6 +13,7 @@ impl WasiCtx {
         Err(Errno::Notsock)
     }
 
+    /// `sock_accept`: no fd is a socket.
     pub fn sock_accept<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -24,6 +25,7 @@ impl WasiCtx {
         self.not_a_socket(fd)
     }
 
+    /// `sock_recv`: no fd is a socket.
     #[allow(clippy::too_many_arguments)]
     pub fn sock_recv<M: GuestMemory + ?Sized>(
         &mut self,
@@ -41,6 +43,7 @@ impl WasiCtx {
         self.not_a_socket(fd)
     }
 
+    /// `sock_send`: no fd is a socket.
     pub fn sock_send<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -55,6 +58,7 @@ impl WasiCtx {
         self.not_a_socket(fd)
     }
 
+    /// `sock_shutdown`: no fd is a socket.
     pub fn sock_shutdown(&mut self, fd: u32, how: u8) -> Result<()> {
         if how == 0 || how > 3 {
             self.fds.get(fd)?;

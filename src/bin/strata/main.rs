@@ -13,7 +13,7 @@ mod cache_cmd;
 mod image_cmd;
 
 use args::{parse_duration, parse_size};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,6 +21,7 @@ use strata::image::{quoted, quoted_path};
 use strata::sandbox::{
     CachePolicy, Error, ErrorInput, Fault, ImageSource, Mode, Outcome, Preopens, Program,
     ProgramOptions, ResourceLimits, Sandbox, SandboxBuilder, Status, Stdin, Stream, Trace,
+    TraceFilter, WASMER_VERSION,
 };
 
 const EXIT_SETUP: u8 = 125;
@@ -122,9 +123,19 @@ struct RunArgs {
     /// (ENOSPC, EIO, ...) or short=BYTES for reads and writes. E.g. write:/data/*.log:3:ENOSPC
     #[arg(long = "fault", value_name = "OP:PATTERN:N:EFFECT", value_parser = Fault::parse)]
     faults: Vec<Fault>,
-    /// Print every WASI call and its result to stderr.
-    #[arg(long)]
-    trace: bool,
+    /// Print every WASI call, decoded, and its result, one line per call as strace does: to
+    /// stderr (each line prefixed `strata: trace: `), or with `=FILE` to FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    trace: Option<Option<PathBuf>>,
+    /// Trace only these calls: a comma-separated list of call names (path_open) and families
+    /// (fs = fd and path; args, clock, environ, fd, path, poll, proc, random, sched, sock;
+    /// all); a leading `!` removes, e.g. `fs,!fd_write` or `!clock,!poll`.
+    #[arg(long, value_name = "LIST", requires = "trace", value_parser = TraceFilter::parse)]
+    trace_filter: Option<TraceFilter>,
+    /// End each trace line with the host time the call took, ` <SECONDS>` (not under
+    /// --deterministic, whose traces stay byte-identical).
+    #[arg(long, requires = "trace")]
+    trace_time: bool,
     /// Print none of strata's own messages (exit statuses stay the same).
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -142,8 +153,24 @@ fn setup(msg: impl Into<String>) -> Fail {
     Fail(EXIT_SETUP, msg.into())
 }
 
+/// What `strata --version` prints after the name, for bug reports: strata's version, the
+/// wasmer it runs on and the module cache directory it would use.
+fn long_version() -> String {
+    let cache = match CachePolicy::Default.disk_dir() {
+        Some(dir) => dir.display().to_string(),
+        None => "none (neither $STRATA_CACHE_DIR, $XDG_CACHE_HOME nor $HOME is set)".into(),
+    };
+    format!(
+        "{}\nwasmer {WASMER_VERSION}\nmodule cache: {cache}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Leaked once: clap keeps the text for the life of the process anyway.
+    let version: &'static str = Box::leak(long_version().into_boxed_str());
+    let matches = Cli::command().long_version(version).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let (result, quiet) = match cli.command {
         Command::Run(args) => {
             let quiet = args.quiet;
@@ -233,9 +260,15 @@ fn sandbox(args: &RunArgs) -> Result<SandboxBuilder, Fail> {
     if let Some(seed) = args.deterministic {
         b = b.deterministic(seed);
     }
-    if args.trace {
-        b = b.trace(Trace::Stderr);
+    match &args.trace {
+        None => {}
+        Some(None) => b = b.trace(Trace::Stderr),
+        Some(Some(file)) => b = b.trace(Trace::File(file.clone())),
     }
+    if let Some(filter) = args.trace_filter {
+        b = b.trace_filter(filter);
+    }
+    b = b.trace_time(args.trace_time);
     if let Some(func) = &args.invoke {
         b = b.invoke(func, args.args.iter().cloned());
     }
@@ -264,6 +297,7 @@ fn setup_failed(args: &RunArgs, e: Error) -> Fail {
                 };
                 format!("{flag} {}: {message}", quoted_path(&p))
             }
+            ErrorInput::TraceFile(p) => format!("--trace={}: {message}", quoted_path(&p)),
         },
         Error::Invoke(m) => format!("--invoke {m}"),
         Error::NoExport(f) if args.invoke.as_ref() == Some(&f) => {
