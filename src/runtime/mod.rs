@@ -98,9 +98,9 @@ use wasmer::sys::vm::TrapCode;
 use wasmer::{Engine, ExternType, FunctionEnv, Imports, Instance, Memory, Module, Store};
 use watchdog::{DeadlineEnvironment, Watchdog};
 
-/// The version of the wasmer crate strata runs on, as `Cargo.lock` resolved it when strata
-/// was built (`unknown` if no lock was found then).
-pub const WASMER_VERSION: &str = env!("STRATA_WASMER_VERSION");
+/// The version of wasmer strata runs on (wasmer's crates are released in lockstep, so its VM's
+/// version is wasmer's), printed by `strata --version` for bug reports.
+pub const WASMER_VERSION: &str = wasmer::sys::vm::VERSION;
 
 /// A guest's `proc_exit(code)`, carried through wasmer as a `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
