@@ -540,8 +540,10 @@ impl Sandbox {
         let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Default::default()));
         let outcome = Outcome {
             status,
-            stdout: stdout.map(|c| c.contents()).unwrap_or_default(),
-            stderr: stderr.map(|c| c.contents()).unwrap_or_default(),
+            // Moved, not copied: a run that filled its budget with output must not need twice
+            // that to hand it over.
+            stdout: stdout.map(|c| c.take()).unwrap_or_default(),
+            stderr: stderr.map(|c| c.take()).unwrap_or_default(),
             results,
             fs: ctx.into_vfs(),
             mounts: self.prepared.mounts.clone(),

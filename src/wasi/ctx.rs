@@ -32,9 +32,18 @@ pub enum Input {
 pub struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Capture {
-    /// Everything captured so far.
+    /// Everything captured so far (a copy).
     pub fn contents(&self) -> Vec<u8> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Everything captured so far, moved out (the buffer is left empty): no copy, so handing
+    /// a run's output over never holds it twice.
+    pub fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 
     fn append(&self, data: &[u8]) {
