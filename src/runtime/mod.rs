@@ -132,6 +132,8 @@ pub struct WasiState {
     pub ctx: WasiCtx,
     memory: Option<Memory>,
     trace: Option<Tracer>,
+    /// What the instance's tables took of the run's budget, given back with the store.
+    tables: Option<memory_budget::TableCharge>,
 }
 
 /// Builds the WASI environment of one instance, in the shape of wasmer-wasi's builder.
@@ -421,6 +423,7 @@ impl WasiEnvBuilder {
                 ctx,
                 memory: None,
                 trace,
+                tables: None,
             },
         );
         Ok(WasiFunctionEnv { env, limits })
@@ -553,9 +556,11 @@ impl WasiFunctionEnv {
         // The instance's memories and tables count against the run's budget (engines made
         // by `budgeted`; other engines ignore it).
         let budget = self.ctx(store).vfs.budget().cloned();
-        let instance =
-            memory_budget::with_budget(budget, || Instance::new(store, module, &imports))
-                .map_err(|e| Error::Instantiate(e.to_string()))?;
+        let (instance, tables) = memory_budget::with_budget(budget, || {
+            Instance::new(store, module, &imports).map_err(|e| Error::Instantiate(e.to_string()))
+        });
+        let instance = instance?;
+        self.env.as_mut(store).tables = tables;
         self.initialize(store, &instance)?;
         Ok(instance)
     }
