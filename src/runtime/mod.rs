@@ -102,6 +102,23 @@ use watchdog::{DeadlineEnvironment, Watchdog};
 /// was built (`unknown` if no lock was found then).
 pub const WASMER_VERSION: &str = env!("STRATA_WASMER_VERSION");
 
+/// What each argument or environment string costs the run's memory budget besides its bytes
+/// and NUL: the host's vector holding it.
+pub const ARG_OVERHEAD: u64 = 32;
+
+/// What `argv` (with `argv[0]`) and the environment (`KEY=VALUE` each) cost the run's memory
+/// budget: what `args_sizes_get` and `environ_sizes_get` report, plus `ARG_OVERHEAD` each.
+pub fn args_env_cost<'a>(
+    args: impl IntoIterator<Item = &'a str>,
+    env: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> u64 {
+    let args = args.into_iter().map(|a| a.len() as u64 + 1);
+    let env = env
+        .into_iter()
+        .map(|(k, v)| k.len() as u64 + v.len() as u64 + 2);
+    args.chain(env).map(|n| n + ARG_OVERHEAD).sum()
+}
+
 /// A guest's `proc_exit(code)`, carried through wasmer as a `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitCode(pub u32);
@@ -367,7 +384,17 @@ impl WasiEnvBuilder {
                 .and_then(|at| vfs.mount(at, fs))
                 .map_err(|errno| Error::GuestPath { path, errno })?;
         }
-        vfs.set_limits(self.limits.max_memory, self.limits.max_inodes);
+        let budget = vfs.set_limits(self.limits.max_memory, self.limits.max_inodes);
+        // The arguments and environment are held for the whole run: they count against its
+        // budget, and a run they do not fit is not started.
+        let cost = args_env_cost(
+            std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)),
+            self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        budget.charge(cost, 0).map_err(|_| Error::ArgsTooLarge {
+            bytes: cost,
+            max_memory: self.limits.max_memory,
+        })?;
         let mut ctx = WasiCtx::new(vfs);
         ctx.fds.set_max(self.limits.max_fds as usize);
         ctx.args = std::iter::once(self.program)

@@ -463,6 +463,21 @@ impl Sandbox {
             vfs.set_clock(run_clock(spec.seed));
         }
         let argv0 = spec.argv0.clone().unwrap_or_else(|| program.name().into());
+        // Refused before they are copied for the run (the runtime charges the copy).
+        let args: &[String] = match spec.invoke {
+            None => &spec.args,
+            Some(_) => &[],
+        };
+        let cost = crate::runtime::args_env_cost(
+            std::iter::once(argv0.as_str()).chain(args.iter().map(String::as_str)),
+            spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        if cost > spec.limits.max_memory {
+            return Err(Error::ArgsTooLarge {
+                bytes: cost,
+                max_memory: spec.limits.max_memory,
+            });
+        }
         let mut builder = WasiEnv::builder(argv0)
             .fs(vfs)
             .limits(spec.limits)

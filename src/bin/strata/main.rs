@@ -300,6 +300,10 @@ fn setup_failed(args: &RunArgs, e: Error) -> Fail {
             ErrorInput::TraceFile(p) => format!("--trace={}: {message}", quoted_path(&p)),
         },
         Error::Invoke(m) => format!("--invoke {m}"),
+        Error::ArgsTooLarge { bytes, max_memory } => format!(
+            "arguments and environment too large (E2BIG): {bytes} bytes, more than \
+             --max-memory {max_memory} allows"
+        ),
         Error::NoExport(f) if args.invoke.as_ref() == Some(&f) => {
             format!("--invoke {f}: the module exports no function {f}")
         }
