@@ -332,8 +332,11 @@ impl WasiEnvBuilder {
         self
     }
 
-    /// Bytes the run may hold in its in-memory filesystem layers; beyond, `ENOSPC`. What
-    /// the filesystem holds when the environment is built is its base and does not count.
+    /// The run's memory budget (`ResourceLimits::max_memory`): linear memory and tables of
+    /// the instance (with an engine made by `budgeted`, as `engine_for` and `run` make),
+    /// captured output, arguments and environment, and what the run writes into its
+    /// in-memory filesystem; beyond, `memory.grow` returns -1 and writes fail with `ENOSPC`.
+    /// What the filesystem holds when the environment is built is its base and does not count.
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.limits.max_memory = bytes;
         self

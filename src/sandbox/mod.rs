@@ -322,8 +322,10 @@ impl SandboxBuilder {
         self
     }
 
-    /// Bytes each run may hold in its filesystem layers beyond the prepared filesystem
-    /// (shared, not counted); beyond, `ENOSPC`.
+    /// The memory budget of each run (`ResourceLimits::max_memory`, `--max-memory`): its
+    /// linear memory, tables, captured output, arguments and environment, and what it writes
+    /// into its filesystem layers beyond the prepared filesystem (shared, not counted).
+    /// Beyond it `memory.grow` returns -1 and writes and creations fail with `ENOSPC`.
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.spec.limits.max_memory = bytes;
         self
