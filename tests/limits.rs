@@ -388,6 +388,95 @@ fn captured_output_counts_against_the_memory_budget() {
         .run(&program)
         .unwrap();
     assert_eq!(o.status, Status::Exited(51), "ENOSPC");
-    // The two pages of linear memory and the captured output share the 8 MiB.
-    assert_eq!(o.stdout.len(), (8 << 20) - 2 * 65536);
+    // The two pages of linear memory, argv[0] ("main.wasm", 42 bytes with its cost) and the
+    // captured output share the 8 MiB: 125 writes of 64 KiB fit, the 126th does not.
+    assert_eq!(o.stdout.len(), (8 << 20) - 3 * 65536);
+}
+
+/// A fixed table of 100,000 elements, then memory grown 1 MiB at a time until refused; exits
+/// with the number of grows.
+const TABLE_THEN_GROW: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (table 100000 100000 funcref)
+  (func (export "_start") (local $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $l)))
+    (call $exit (local.get $n))))"#;
+
+#[test]
+fn tables_count_against_the_memory_budget() {
+    // 8 MiB: the table's 100,000 elements at 16 bytes (1.6 MB) leave room for 6 grows of
+    // 1 MiB, where GROW_BOMB alone gets 7.
+    let sandbox = Sandbox::builder().max_memory(8 << 20).build().unwrap();
+    let program = Program::from_bytes(TABLE_THEN_GROW).unwrap();
+    assert_eq!(sandbox.run(&program).unwrap().status, Status::Exited(6));
+    assert_eq!(
+        sandbox.run(&program).unwrap().status,
+        Status::Exited(6),
+        "the table's share is given back with the run"
+    );
+    // A table that cannot fit fails instantiation, saying why.
+    let huge = Program::from_bytes(TABLE_THEN_GROW.replace("100000 100000", "10000000")).unwrap();
+    match sandbox.run(&huge) {
+        Err(Error::Instantiate(m)) => assert!(m.contains("memory budget"), "{m}"),
+        Err(e) => panic!("expected an instantiation error, got {e}"),
+        Ok(o) => panic!(
+            "expected an instantiation error, the run ended {:?}",
+            o.status
+        ),
+    }
+}
+
+#[test]
+fn arguments_and_environment_count_against_the_memory_budget() {
+    let big = "a".repeat(600 << 10);
+    // The runtime's builder: charged at setup, refused past the budget.
+    let refused = WasiEnv::builder("prog")
+        .args([big.as_str(), big.as_str()])
+        .max_memory(1 << 20)
+        .run(GROW_BOMB.as_bytes());
+    match refused {
+        Err(e @ Error::ArgsTooLarge { .. }) => {
+            assert!(e.to_string().contains("E2BIG"), "{e}");
+        }
+        Err(e) => panic!("expected ArgsTooLarge, got {e}"),
+        Ok(o) => panic!("expected ArgsTooLarge, exited {}", o.exit_code),
+    }
+    // They share the budget with linear memory: 4 MiB of environment leaves GROW_BOMB 3
+    // grows of its 8 MiB, not 7.
+    let program = Program::from_bytes(GROW_BOMB).unwrap();
+    let sandbox = Sandbox::builder()
+        .max_memory(8 << 20)
+        .env("BIG", "e".repeat(4 << 20))
+        .build()
+        .unwrap();
+    assert_eq!(sandbox.run(&program).unwrap().status, Status::Exited(3));
+    // The sandbox refuses before copying them for the run; the CLI says which flag.
+    let sandbox = Sandbox::builder()
+        .max_memory(1 << 20)
+        .args([big.as_str(), big.as_str()])
+        .build()
+        .unwrap();
+    assert!(matches!(
+        sandbox.run(&program),
+        Err(Error::ArgsTooLarge { .. })
+    ));
+    let t = tempfile::tempdir().unwrap();
+    let m = write_module(t.path(), "grow.wat", GROW_BOMB);
+    // 12 arguments of 100 KiB (one argument of the host may not pass 128 KiB).
+    let mut args = vec!["run", "--max-memory", "1M", &m];
+    let arg = "a".repeat(100 << 10);
+    args.extend(std::iter::repeat_n(arg.as_str(), 12));
+    let o = strata(&args);
+    assert_eq!(o.status.code(), Some(125));
+    let e = stderr(&o);
+    assert!(
+        e.starts_with("strata: arguments and environment too large (E2BIG):")
+            && e.contains("--max-memory")
+            && e.lines().count() == 1,
+        "{e}"
+    );
 }

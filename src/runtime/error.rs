@@ -62,6 +62,19 @@ pub enum Error {
         /// The filesystem's error.
         errno: Errno,
     },
+    /// The arguments and environment given to the run do not fit its memory budget: they
+    /// are held by the host for the whole run (`E2BIG`, as `execve` says of an argument list
+    /// past `ARG_MAX`). Nothing was run.
+    #[error(
+        "arguments and environment too large (E2BIG): {bytes} bytes, more than the run's \
+         memory budget of {max_memory} bytes (max_memory)"
+    )]
+    ArgsTooLarge {
+        /// What they cost: their bytes with a NUL each, plus `ARG_OVERHEAD` per string.
+        bytes: u64,
+        /// The run's budget.
+        max_memory: u64,
+    },
     /// The module is not valid WebAssembly (or wasmer cannot compile it).
     #[error("cannot compile module: {0}")]
     Compile(String),

@@ -1,7 +1,9 @@
-//! The limits of one run, as the library and the CLI take them: filesystem memory and inodes
-//! (`ENOSPC` beyond), open fds (`EMFILE`), wall-clock time and instruction fuel (the run ends).
-//! The filesystem enforces the first two (`crate::vfs::budget`), the fd table the third, the
-//! watchdog and the metering middleware the last two.
+//! The limits of one run, as the library and the CLI take them: one memory budget for what the
+//! guest makes the host hold, inodes (`ENOSPC` beyond), open fds (`EMFILE`), wall-clock time
+//! and instruction fuel (the run ends). The budget (`crate::vfs::budget::Budget`) is charged
+//! by the filesystem, by linear memory and tables (`memory_budget`), by captured output and
+//! by the arguments and environment; the fd table enforces the fd limit, the watchdog and the
+//! metering middleware the last two.
 
 #![forbid(unsafe_code)]
 
@@ -10,9 +12,13 @@ use std::time::Duration;
 /// The limits of one run. `Default` gives the defaults below.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResourceLimits {
-    /// Bytes the run may hold in the in-memory filesystem layers (see the module
-    /// documentation for what counts); beyond it writes, truncations, `fd_allocate`s and
-    /// creations fail with `ENOSPC`. Default 4 GiB.
+    /// Bytes the run may make the host hold, in one budget: its linear memory (a
+    /// `memory.grow` past it returns -1), its tables (16 B per element they may hold), output
+    /// captured by the library and the in-memory filesystem's blocks, inodes and links (past
+    /// it `fd_write`, truncations, `fd_allocate`s and creations fail with `ENOSPC`), and the
+    /// arguments and environment (past it the run is refused, `Error::ArgsTooLarge`). Not
+    /// counted: strata's own baseline and the compiled code. `--max-memory` in the CLI.
+    /// Default 4 GiB.
     pub max_memory: u64,
     /// Inodes the run may create and hold (files, directories, symlinks); beyond it
     /// creations fail with `ENOSPC`. Default 1,000,000.

@@ -1,9 +1,12 @@
 //! Linear memory and tables counted against the run's memory budget, the same `Budget` the
 //! filesystem charges: a guest's `memory.grow` past what is left returns -1 (the spec lets a
-//! grow fail), and a memory whose initial size does not fit fails instantiation. Engines that
-//! strata makes carry these tunables; the budget of the instance being created is handed to
-//! them through a thread-local for the length of `Instance::new`, so one engine serves runs
-//! with different budgets.
+//! grow fail), and a memory whose initial size does not fit fails instantiation. A table is
+//! charged when it is created for every element it may ever hold (wasmer's tables grow a plain
+//! vector, which cannot be watched): its declared maximum, capped at [`TABLE_GROWTH`] elements
+//! beyond its initial size (so `table.grow` past that returns -1); a table that does not fit
+//! fails instantiation. Engines that strata makes carry these tunables; the budget of the
+//! instance being created is handed to them through a thread-local for the length of
+//! `Instance::new`, so one engine serves runs with different budgets.
 
 use crate::vfs::budget::Budget;
 use std::cell::RefCell;
@@ -16,24 +19,61 @@ use wasmer::sys::vm::{
 use wasmer::sys::{BaseTunables, NativeEngineExt, Tunables};
 use wasmer::{Engine, MemoryType, Pages, TableType};
 
-/// What one table element is counted as (a function reference and its signature).
-const TABLE_ELEMENT_COST: u64 = 16;
+/// What one table element is counted as: the 8-byte reference wasmer stores, twice (the
+/// vector it grows may hold up to twice its length).
+pub const TABLE_ELEMENT_COST: u64 = 16;
+
+/// Most elements a table may grow by beyond its initial size (1 MiB of budget at
+/// [`TABLE_ELEMENT_COST`]), whatever maximum it declares: toolchains declare fixed tables
+/// (minimum = maximum), so only growable ones are capped, and `table.grow` past the cap
+/// returns -1 as the spec allows.
+pub const TABLE_GROWTH: u32 = 1 << 16;
+
 const PAGE: u64 = 65536;
 
-thread_local! {
-    static CURRENT: RefCell<Option<Arc<Budget>>> = const { RefCell::new(None) };
+/// The budget of the instantiation under way on this thread, and what its tables took.
+struct Scope {
+    budget: Arc<Budget>,
+    tables: u64,
 }
 
-/// Runs `f` (an instantiation) with `budget` as the one its memories and tables charge.
-pub(crate) fn with_budget<R>(budget: Option<Arc<Budget>>, f: impl FnOnce() -> R) -> R {
-    let previous = CURRENT.with(|c| c.replace(budget));
+thread_local! {
+    static CURRENT: RefCell<Option<Scope>> = const { RefCell::new(None) };
+}
+
+/// What the tables of one instance hold of a budget; given back when dropped (with the store
+/// that owns the instance).
+#[derive(Debug)]
+pub(crate) struct TableCharge {
+    budget: Arc<Budget>,
+    bytes: u64,
+}
+
+impl Drop for TableCharge {
+    fn drop(&mut self) {
+        self.budget.refund(self.bytes, 0);
+    }
+}
+
+/// Runs `f` (an instantiation) with `budget` as the one its memories and tables charge; also
+/// returns what its tables took (given back when the `TableCharge` is dropped).
+pub(crate) fn with_budget<R>(
+    budget: Option<Arc<Budget>>,
+    f: impl FnOnce() -> R,
+) -> (R, Option<TableCharge>) {
+    let scope = budget.map(|budget| Scope { budget, tables: 0 });
+    let previous = CURRENT.with(|c| c.replace(scope));
     let r = f();
-    CURRENT.with(|c| *c.borrow_mut() = previous);
-    r
+    let scope = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
+    let charge = scope.map(|s| TableCharge {
+        budget: s.budget,
+        bytes: s.tables,
+    });
+    (r, charge)
 }
 
 fn current() -> Option<Arc<Budget>> {
-    CURRENT.with(|c| c.borrow().clone())
+    CURRENT.with(|c| c.borrow().as_ref().map(|s| s.budget.clone()))
 }
 
 /// Gives `engine` the budgeted tunables.
@@ -61,14 +101,39 @@ impl BudgetTunables {
         })))
     }
 
-    /// `ty` with its maximum capped to what the current budget can hold in elements.
-    fn capped(ty: &TableType) -> TableType {
+    /// `ty` with its maximum capped ([`TABLE_GROWTH`]), and every element it may hold
+    /// charged to the current budget (recorded in the scope, to be given back).
+    fn charged_table(ty: &TableType) -> Result<(TableType, u64), String> {
         let mut ty = *ty;
-        if let Some(budget) = current() {
-            let cap = u32::try_from(budget.max_memory() / TABLE_ELEMENT_COST).unwrap_or(u32::MAX);
-            ty.maximum = Some(ty.maximum.map_or(cap, |m| m.min(cap)).max(ty.minimum));
-        }
-        ty
+        let Some(budget) = current() else {
+            return Ok((ty, 0));
+        };
+        let cap = ty.minimum.saturating_add(TABLE_GROWTH);
+        let max = ty.maximum.map_or(cap, |m| m.min(cap)).max(ty.minimum);
+        ty.maximum = Some(max);
+        let bytes = u64::from(max) * TABLE_ELEMENT_COST;
+        budget.charge(bytes, 0).map_err(|_| {
+            format!(
+                "a table of up to {max} elements ({bytes} bytes) would pass the run's memory \
+                 budget (max_memory)"
+            )
+        })?;
+        CURRENT.with(|c| {
+            if let Some(s) = c.borrow_mut().as_mut() {
+                s.tables += bytes;
+            }
+        });
+        Ok((ty, bytes))
+    }
+
+    /// Gives back what `charged_table` took for a table that was not made.
+    fn uncharge_table(bytes: u64) {
+        CURRENT.with(|c| {
+            if let Some(s) = c.borrow_mut().as_mut() {
+                s.tables -= bytes;
+                s.budget.refund(bytes, 0);
+            }
+        });
     }
 }
 
@@ -108,7 +173,10 @@ impl Tunables for BudgetTunables {
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
-        self.0.create_host_table(&Self::capped(ty), style)
+        let (ty, bytes) = Self::charged_table(ty)?;
+        self.0
+            .create_host_table(&ty, style)
+            .inspect_err(|_| Self::uncharge_table(bytes))
     }
 
     unsafe fn create_vm_table(
@@ -117,11 +185,10 @@ impl Tunables for BudgetTunables {
         style: &TableStyle,
         vm_definition_location: NonNull<VMTableDefinition>,
     ) -> Result<VMTable, String> {
+        let (ty, bytes) = Self::charged_table(ty)?;
         // SAFETY: forwarded with the caller's guarantee that the location is valid and owned.
-        unsafe {
-            self.0
-                .create_vm_table(&Self::capped(ty), style, vm_definition_location)
-        }
+        unsafe { self.0.create_vm_table(&ty, style, vm_definition_location) }
+            .inspect_err(|_| Self::uncharge_table(bytes))
     }
 }
 

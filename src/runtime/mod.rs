@@ -102,6 +102,23 @@ use watchdog::{DeadlineEnvironment, Watchdog};
 /// version is wasmer's), printed by `strata --version` for bug reports.
 pub const WASMER_VERSION: &str = wasmer::sys::vm::VERSION;
 
+/// What each argument or environment string costs the run's memory budget besides its bytes
+/// and NUL: the host's vector holding it.
+pub const ARG_OVERHEAD: u64 = 32;
+
+/// What `argv` (with `argv[0]`) and the environment (`KEY=VALUE` each) cost the run's memory
+/// budget: what `args_sizes_get` and `environ_sizes_get` report, plus `ARG_OVERHEAD` each.
+pub fn args_env_cost<'a>(
+    args: impl IntoIterator<Item = &'a str>,
+    env: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> u64 {
+    let args = args.into_iter().map(|a| a.len() as u64 + 1);
+    let env = env
+        .into_iter()
+        .map(|(k, v)| k.len() as u64 + v.len() as u64 + 2);
+    args.chain(env).map(|n| n + ARG_OVERHEAD).sum()
+}
+
 /// A guest's `proc_exit(code)`, carried through wasmer as a `RuntimeError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitCode(pub u32);
@@ -132,6 +149,8 @@ pub struct WasiState {
     pub ctx: WasiCtx,
     memory: Option<Memory>,
     trace: Option<Tracer>,
+    /// What the instance's tables took of the run's budget, given back with the store.
+    tables: Option<memory_budget::TableCharge>,
 }
 
 /// Builds the WASI environment of one instance, in the shape of wasmer-wasi's builder.
@@ -313,8 +332,11 @@ impl WasiEnvBuilder {
         self
     }
 
-    /// Bytes the run may hold in its in-memory filesystem layers; beyond, `ENOSPC`. What
-    /// the filesystem holds when the environment is built is its base and does not count.
+    /// The run's memory budget (`ResourceLimits::max_memory`): linear memory and tables of
+    /// the instance (with an engine made by `budgeted`, as `engine_for` and `run` make),
+    /// captured output, arguments and environment, and what the run writes into its
+    /// in-memory filesystem; beyond, `memory.grow` returns -1 and writes fail with `ENOSPC`.
+    /// What the filesystem holds when the environment is built is its base and does not count.
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.limits.max_memory = bytes;
         self
@@ -365,7 +387,17 @@ impl WasiEnvBuilder {
                 .and_then(|at| vfs.mount(at, fs))
                 .map_err(|errno| Error::GuestPath { path, errno })?;
         }
-        vfs.set_limits(self.limits.max_memory, self.limits.max_inodes);
+        let budget = vfs.set_limits(self.limits.max_memory, self.limits.max_inodes);
+        // The arguments and environment are held for the whole run: they count against its
+        // budget, and a run they do not fit is not started.
+        let cost = args_env_cost(
+            std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)),
+            self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        budget.charge(cost, 0).map_err(|_| Error::ArgsTooLarge {
+            bytes: cost,
+            max_memory: self.limits.max_memory,
+        })?;
         let mut ctx = WasiCtx::new(vfs);
         ctx.fds.set_max(self.limits.max_fds as usize);
         ctx.args = std::iter::once(self.program)
@@ -421,6 +453,7 @@ impl WasiEnvBuilder {
                 ctx,
                 memory: None,
                 trace,
+                tables: None,
             },
         );
         Ok(WasiFunctionEnv { env, limits })
@@ -553,9 +586,11 @@ impl WasiFunctionEnv {
         // The instance's memories and tables count against the run's budget (engines made
         // by `budgeted`; other engines ignore it).
         let budget = self.ctx(store).vfs.budget().cloned();
-        let instance =
-            memory_budget::with_budget(budget, || Instance::new(store, module, &imports))
-                .map_err(|e| Error::Instantiate(e.to_string()))?;
+        let (instance, tables) = memory_budget::with_budget(budget, || {
+            Instance::new(store, module, &imports).map_err(|e| Error::Instantiate(e.to_string()))
+        });
+        let instance = instance?;
+        self.env.as_mut(store).tables = tables;
         self.initialize(store, &instance)?;
         Ok(instance)
     }

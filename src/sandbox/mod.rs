@@ -322,8 +322,10 @@ impl SandboxBuilder {
         self
     }
 
-    /// Bytes each run may hold in its filesystem layers beyond the prepared filesystem
-    /// (shared, not counted); beyond, `ENOSPC`.
+    /// The memory budget of each run (`ResourceLimits::max_memory`, `--max-memory`): its
+    /// linear memory, tables, captured output, arguments and environment, and what it writes
+    /// into its filesystem layers beyond the prepared filesystem (shared, not counted).
+    /// Beyond it `memory.grow` returns -1 and writes and creations fail with `ENOSPC`.
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.spec.limits.max_memory = bytes;
         self
@@ -463,6 +465,21 @@ impl Sandbox {
             vfs.set_clock(run_clock(spec.seed));
         }
         let argv0 = spec.argv0.clone().unwrap_or_else(|| program.name().into());
+        // Refused before they are copied for the run (the runtime charges the copy).
+        let args: &[String] = match spec.invoke {
+            None => &spec.args,
+            Some(_) => &[],
+        };
+        let cost = crate::runtime::args_env_cost(
+            std::iter::once(argv0.as_str()).chain(args.iter().map(String::as_str)),
+            spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        if cost > spec.limits.max_memory {
+            return Err(Error::ArgsTooLarge {
+                bytes: cost,
+                max_memory: spec.limits.max_memory,
+            });
+        }
         let mut builder = WasiEnv::builder(argv0)
             .fs(vfs)
             .limits(spec.limits)
@@ -540,8 +557,10 @@ impl Sandbox {
         let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Default::default()));
         let outcome = Outcome {
             status,
-            stdout: stdout.map(|c| c.contents()).unwrap_or_default(),
-            stderr: stderr.map(|c| c.contents()).unwrap_or_default(),
+            // Moved, not copied: a run that filled its budget with output must not need twice
+            // that to hand it over.
+            stdout: stdout.map(|c| c.take()).unwrap_or_default(),
+            stderr: stderr.map(|c| c.take()).unwrap_or_default(),
             results,
             fs: ctx.into_vfs(),
             mounts: self.prepared.mounts.clone(),

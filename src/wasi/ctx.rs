@@ -32,9 +32,18 @@ pub enum Input {
 pub struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Capture {
-    /// Everything captured so far.
+    /// Everything captured so far (a copy).
     pub fn contents(&self) -> Vec<u8> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Everything captured so far, moved out (the buffer is left empty): no copy, so handing
+    /// a run's output over never holds it twice.
+    pub fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 
     fn append(&self, data: &[u8]) {
@@ -386,6 +395,45 @@ mod limit_tests {
         ctx.fd_close(5).unwrap();
         assert_eq!(open(&mut ctx, &mut mem, dir, "f", 0), Ok(5));
         assert_eq!(open(&mut ctx, &mut mem, dir, "f", 0), Err(Errno::Mfile));
+    }
+
+    #[test]
+    fn iovecs_adding_up_past_u32_are_einval_and_move_nothing() {
+        use crate::wasi::ctx::{Capture, Output};
+        use crate::wasi::memory::MAX_IOVS;
+        // 4 MiB of data at 0, then the iovec array: MAX_IOVS times the whole 4 MiB is 4 GiB,
+        // one byte more than a call can report.
+        let data = 4u32 << 20;
+        let mut mem = vec![0u8; data as usize + MAX_IOVS as usize * 8 + 64];
+        let iovs = data;
+        for i in 0..MAX_IOVS {
+            let at = (iovs + i * 8) as usize;
+            mem[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+            mem[at + 4..at + 8].copy_from_slice(&data.to_le_bytes());
+        }
+        let out = iovs + MAX_IOVS * 8;
+        let mut ctx = WasiCtx::new(Vfs::default());
+        let capture = Capture::default();
+        ctx.stdout = Output::Capture(capture.clone());
+        ctx.stdin = crate::wasi::ctx::Input::Bytes {
+            data: vec![7; 16],
+            pos: 0,
+        };
+        assert_eq!(
+            ctx.fd_write(&mut mem, 1, iovs, MAX_IOVS, out),
+            Err(Errno::Inval)
+        );
+        assert!(capture.contents().is_empty(), "nothing written");
+        assert_eq!(
+            ctx.fd_read(&mut mem, 0, iovs, MAX_IOVS, out),
+            Err(Errno::Inval)
+        );
+        assert_eq!(mem[0], 0, "nothing read");
+        // One iovec fewer adds up to less than 4 GiB: moved (here, nowhere).
+        ctx.stdout = Output::Null;
+        ctx.fd_write(&mut mem, 1, iovs, MAX_IOVS - 1, out).unwrap();
+        let n = u32::from_le_bytes(mem[out as usize..out as usize + 4].try_into().unwrap());
+        assert_eq!(u64::from(n), u64::from(MAX_IOVS - 1) * u64::from(data));
     }
 
     #[test]

@@ -358,6 +358,10 @@ impl WasiCtx {
         let guest_path = join_guest_path(dir, rel);
         match self.faults.check(FaultOp::Open, Target::Path(&guest_path)) {
             Some(FaultEffect::Errno(e)) => Err(e),
+            // Kept only up to `MAX_PATH` bytes: a path grows by each open through a directory
+            // fd, and every open fd holds its own. A longer one is matched by this open's
+            // pattern, not by later reads and writes.
+            _ if guest_path.len() >= crate::vfs::resolve::MAX_PATH => Ok(None),
             _ => Ok(Some(guest_path)),
         }
     }
@@ -576,6 +580,39 @@ mod tests {
         let n = ctx.vfs.read(node, 0, &mut buf).unwrap();
         assert_eq!(&buf[..n], b"abcdaabcd", "the failed write left nothing");
         assert_eq!(ctx.faults.seen(), &[2, 4, 4, 4, 4]);
+    }
+
+    #[test]
+    fn the_paths_fds_keep_are_bounded() {
+        // Each open through a directory fd joins its path to the fd's: fds opened one through
+        // another would hold ever longer paths. Past MAX_PATH an fd keeps none.
+        let (mut ctx, mut mem) = guest(&["open:/nowhere:1:EIO"]);
+        let root = ctx.vfs.root();
+        let rel = vec!["d"; 1000].join("/");
+        ctx.vfs
+            .mkdir_all(root, &[rel.as_str(); 3].join("/"))
+            .unwrap();
+        mem[1024..1024 + rel.len()].copy_from_slice(rel.as_bytes());
+        let mut dir = 3;
+        let mut kept = Vec::new();
+        for _ in 0..3 {
+            ctx.path_open(
+                &mut mem,
+                dir,
+                0,
+                1024,
+                rel.len() as u32,
+                oflags::DIRECTORY,
+                rights::DIR_BASE,
+                rights::DIR_INHERITING,
+                0,
+                128,
+            )
+            .unwrap();
+            dir = result(&mem);
+            kept.push(ctx.fds.get(dir).unwrap().path.as_ref().map(String::len));
+        }
+        assert_eq!(kept, [Some(2000), Some(4000), None]);
     }
 
     #[test]

@@ -54,11 +54,19 @@ impl WasiCtx {
         }
     }
 
-    /// Checks every iovec lies in guest memory; returns them.
+    /// Checks every iovec lies in guest memory (`EFAULT`), then that their lengths add up to
+    /// what the call can report (`EINVAL` past `u32::MAX`, as POSIX `readv`/`writev` refuse a
+    /// total past `SSIZE_MAX`): nothing is moved for a call that could not say how much it
+    /// moved. Returns them.
     fn iovecs<M: GuestMemory + ?Sized>(mem: &M, iovs: u32, count: u32) -> Result<Vec<(u32, u32)>> {
         let v = mem.read_iovecs(iovs, count)?;
+        let mut total = 0u64;
         for &(ptr, len) in &v {
             mem.slice(ptr, len)?;
+            total += u64::from(len);
+        }
+        if total > u64::from(u32::MAX) {
+            return Err(Errno::Inval);
         }
         Ok(v)
     }

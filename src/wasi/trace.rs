@@ -285,6 +285,15 @@ const EFAULT: &str = "<EFAULT>";
 /// Longest string shown; the rest is `...`.
 const MAX_SHOWN: usize = 4096;
 
+/// Characters of one list of strings (`args_get`, `environ_get`) after which the rest are
+/// only counted: with `MAX_SHOWN` per string, no trace line passes [`MAX_LINE`].
+const MAX_STRINGS_SHOWN: usize = 4 * MAX_SHOWN;
+
+/// Longest trace line, whatever the guest passes (paths of `MAX_PATH` bytes that are not
+/// UTF-8, `MAX_SHOWN` bytes of each shown; subscriptions and strings counted past a few): the
+/// trace holds one line at a time, so this is all it ever holds of the guest's.
+pub const MAX_LINE: usize = 64 * 1024;
+
 /// Subscriptions and events listed for one `poll_oneoff`; the rest are counted.
 const MAX_LISTED: usize = 8;
 
@@ -643,8 +652,22 @@ fn read_u64<M: GuestMemory + ?Sized>(mem: &M, ptr: u32) -> String {
     }
 }
 
+/// The strings of `args_get` or `environ_get`, each quoted (and cut) as `quote` does, until
+/// the list passes `MAX_STRINGS_SHOWN` characters; the rest are counted.
 fn strings(list: &[Vec<u8>]) -> String {
-    let items: Vec<String> = list.iter().map(|s| quote(s)).collect();
+    let mut items: Vec<String> = Vec::new();
+    let mut shown = 0;
+    for s in list {
+        if shown >= MAX_STRINGS_SHOWN {
+            break;
+        }
+        let q = quote(s);
+        shown += q.len() + 2;
+        items.push(q);
+    }
+    if items.len() < list.len() {
+        items.push(format!("...{} more", list.len() - items.len()));
+    }
     format!("[{}]", items.join(", "))
 }
 
@@ -912,6 +935,34 @@ mod tests {
             quote(&[b'a'; MAX_SHOWN + 1]),
             format!("\"{}\"...", "a".repeat(MAX_SHOWN))
         );
+    }
+
+    #[test]
+    fn no_line_passes_max_line() {
+        // The widest things a guest can make the trace show: two paths of control bytes (each
+        // shown as `\u{N}`) and not UTF-8, in one call; a huge argument list.
+        let mut ctx = ctx();
+        let path: Vec<u8> = (0..4095u32).map(|i| [0x01, 0xff][i as usize % 2]).collect();
+        let mut mem = path.clone();
+        mem.resize(8192, 0);
+        let args = [3, 0, 4095, 3, 0, 4095];
+        let call = Call {
+            id: CallId::of("path_rename").unwrap(),
+            abi: Abi::P1,
+            args: &args,
+        };
+        let line = describe_args(&mem, &call);
+        assert!(line.len() > 2 * 4 * MAX_SHOWN / 2, "{}", line.len());
+        assert!(line.len() < MAX_LINE, "{}", line.len());
+        ctx.args = vec![path.clone(); 100_000];
+        let call = Call {
+            id: CallId::of("args_get").unwrap(),
+            abi: Abi::P1,
+            args: &[0, 0],
+        };
+        let shown = describe_result(&mem, &ctx, &call, Ok(()));
+        assert!(shown.len() < MAX_LINE, "{}", shown.len());
+        assert!(shown.ends_with("more]"), "the rest counted");
     }
 
     #[test]

@@ -94,10 +94,11 @@ struct RunArgs {
     /// exactly the preopens given, as under wasmtime).
     #[arg(long)]
     no_root_preopen: bool,
-    /// Most bytes the guest may hold in the in-memory filesystem: file blocks it wrote
-    /// (64 KiB each at most) and a fixed cost per inode and hard link it created; image and
-    /// host-directory contents cost nothing until written. Beyond it writes and creations
-    /// fail with ENOSPC. Suffixes K, M, G, T (powers of 1024).
+    /// One budget for what the guest makes strata hold: its linear memory (memory.grow past
+    /// it returns -1), tables, the arguments and environment, and the in-memory filesystem:
+    /// file blocks it wrote (64 KiB each at most) and a fixed cost per inode and hard link it
+    /// created (image and host-directory contents cost nothing until written; beyond it writes
+    /// and creations fail with ENOSPC). Suffixes K, M, G, T (powers of 1024).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "4G")]
     max_memory: u64,
     /// Most inodes (files, directories, symlinks) the guest may create; beyond, ENOSPC.
@@ -300,6 +301,10 @@ fn setup_failed(args: &RunArgs, e: Error) -> Fail {
             ErrorInput::TraceFile(p) => format!("--trace={}: {message}", quoted_path(&p)),
         },
         Error::Invoke(m) => format!("--invoke {m}"),
+        Error::ArgsTooLarge { bytes, max_memory } => format!(
+            "arguments and environment too large (E2BIG): {bytes} bytes, more than \
+             --max-memory {max_memory} allows"
+        ),
         Error::NoExport(f) if args.invoke.as_ref() == Some(&f) => {
             format!("--invoke {f}: the module exports no function {f}")
         }
