@@ -99,6 +99,7 @@ const RW: u64 = rights::FD_READ
     | rights::FD_SEEK
     | rights::FD_TELL
     | rights::FD_FILESTAT_SET_SIZE;
+const RO: u64 = rights::FD_READ | rights::FD_SEEK | rights::FD_TELL;
 
 /// A write of zero bytes has no other effect (POSIX write(2)): on an append-mode fd it does
 /// not move the position to the end, as Linux. (strata moved it: fsdiff seed 6.)
@@ -121,4 +122,20 @@ fn empty_append_write_keeps_the_position() {
     // A real append write still goes to the end and moves there.
     assert_eq!(g.write(fd2, b"!"), Ok(1));
     assert_eq!(g.tell(fd2), 12);
+}
+
+/// `O_TRUNC` without write rights truncates but leaves a read-only fd: writing through it is
+/// EBADF, as on Linux for `O_RDONLY|O_TRUNC`, not NOTCAPABLE. (fsdiff seed 29.)
+#[test]
+fn read_only_truncating_open_stays_read_only() {
+    let mut g = Guest::new();
+    let fd = g.open("f", oflags::CREAT, RW, 0).unwrap();
+    assert_eq!(g.write(fd, b"hello"), Ok(5));
+    let ro = g.open("f", oflags::TRUNC, RO, 0).expect("truncating open");
+    assert_eq!(g.read(ro, 10), Ok(Vec::new()), "truncated");
+    assert_eq!(g.write(ro, b"x"), Err(Errno::Badf));
+    assert_eq!(g.pwrite(ro, b"x", 0), Err(Errno::Badf));
+    // The same as a plain read-only fd.
+    let plain = g.open("f", 0, RO, 0).unwrap();
+    assert_eq!(g.write(plain, b"x"), Err(Errno::Badf));
 }
