@@ -7,16 +7,18 @@
 //!
 //! Std only and self-contained (it does not use the crate's library), so it also builds for
 //! the host with a plain `rustc`. What std does not offer on both targets (open flags, link
-//! counts, positional I/O) goes through a small `sys` module per target: the raw
-//! `wasi_snapshot_preview1` calls on WASI, std's unix extensions natively.
+//! counts, positional I/O, calls relative to an open directory) goes through a small `sys`
+//! module per target: the raw `wasi_snapshot_preview1` calls on WASI, std's unix extensions
+//! (and /proc/self/fd/N for `*at` calls) natively.
 //!
 //! Output: no inode numbers, times or host paths; sizes, file types, link counts, file contents
 //! and symlink targets are printed. Errors are printed by name (`NOENT`): Linux errnos and WASI
 //! errnos are mapped to the same names. Names come from a small pool so that operations collide
 //! often. Before an operation touches a path, the program walks it itself (lstat and readlink of
 //! each component, physically, as the kernel would) and skips the operation with `skip escape`
-//! when resolving it would leave DIR: natively that would reach the host outside the test
-//! directory, while a WASI runtime refuses it (that refusal is tested by `escape.wasm`).
+//! when resolving it would leave DIR (or, for calls relative to a handle, its directory):
+//! natively that would reach the host outside the test directory, while a WASI runtime refuses
+//! it (that refusal is tested by `escape.wasm`).
 //!
 //! A full listing of DIR (`tree`) is printed every 25 operations and at the end.
 
@@ -112,6 +114,28 @@ fn show<T>(r: &io::Result<T>, ok: impl FnOnce(&T) -> String) -> String {
 
 fn unit(r: io::Result<()>) -> String {
     show(&r, |_| "ok".to_string())
+}
+
+/// A file's contents: quoted when short, else their FNV-1a hash and their last bytes.
+fn contents(b: &[u8]) -> String {
+    if b.len() <= 64 {
+        return format!("{:?}", bytes(b));
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &c in b {
+        h = (h ^ c as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("fnv={h:016x} ...{:?}", bytes(&b[b.len() - 16..]))
+}
+
+/// An offset or a size: mostly below `small`, sometimes around the 64 KiB and 128 KiB
+/// boundaries (strata keeps file data in 64 KiB blocks).
+fn offset(rng: &mut Rng, small: u64) -> u64 {
+    match rng.below(20) {
+        0..=2 => 65_530 + rng.below(14),
+        3 => 131_066 + rng.below(14),
+        _ => rng.below(small),
+    }
 }
 
 /// Bytes as text: printable ASCII as is, NUL (holes) as `_`, anything else as `\xNN`.
@@ -277,6 +301,16 @@ mod sys {
             buf: *mut u8,
         ) -> i32;
         fn fd_filestat_get(fd: u32, buf: *mut u8) -> i32;
+        fn path_readlink(
+            fd: u32,
+            path: *const u8,
+            path_len: usize,
+            buf: *mut u8,
+            buf_len: usize,
+            used: *mut usize,
+        ) -> i32;
+        fn path_create_directory(fd: u32, path: *const u8, path_len: usize) -> i32;
+        fn path_unlink_file(fd: u32, path: *const u8, path_len: usize) -> i32;
         fn fd_pread(fd: u32, iovs: *const u32, n: usize, off: u64, nread: *mut usize) -> i32;
         fn fd_pwrite(fd: u32, iovs: *const u32, n: usize, off: u64, nwritten: *mut usize) -> i32;
     }
@@ -307,7 +341,7 @@ mod sys {
         }
     }
 
-    /// The preopened directory `dir` and the path relative to it.
+    /// A directory paths are resolved from: the preopen named DIR, or an open directory.
     pub struct Base {
         fd: u32,
         prefix: String,
@@ -335,34 +369,61 @@ mod sys {
             panic!("fsdiff: {dir} is not a preopened directory");
         }
 
+        /// The open directory `f` (its fd as the base of `*at` calls).
+        pub fn of(f: &File) -> Base {
+            use std::os::fd::AsRawFd;
+            Base {
+                fd: f.as_raw_fd() as u32,
+                prefix: String::new(),
+            }
+        }
+
+        /// DIR/rel, for std's calls (the preopen only).
         pub fn full(&self, rel: &str) -> String {
             format!("{}/{rel}", self.prefix)
         }
     }
 
+    pub fn readlink(base: &Base, rel: &str) -> io::Result<String> {
+        let mut buf = vec![0u8; 256];
+        let mut used = 0usize;
+        check(unsafe {
+            path_readlink(
+                base.fd,
+                rel.as_ptr(),
+                rel.len(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut used,
+            )
+        })?;
+        buf.truncate(used);
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    pub fn mkdir(base: &Base, rel: &str) -> io::Result<()> {
+        check(unsafe { path_create_directory(base.fd, rel.as_ptr(), rel.len()) })
+    }
+
+    pub fn unlink(base: &Base, rel: &str) -> io::Result<()> {
+        check(unsafe { path_unlink_file(base.fd, rel.as_ptr(), rel.len()) })
+    }
+
+    /// The 29 rights of wasi_snapshot_preview1 (wasmtime refuses undefined bits).
+    const R_ALL: u64 = (1 << 29) - 1;
     const R_DATASYNC: u64 = 1 << 0;
     const R_READ: u64 = 1 << 1;
-    const R_SEEK: u64 = 1 << 2;
-    const R_FDSTAT_SET_FLAGS: u64 = 1 << 3;
-    const R_SYNC: u64 = 1 << 4;
-    const R_TELL: u64 = 1 << 5;
     const R_WRITE: u64 = 1 << 6;
-    const R_ADVISE: u64 = 1 << 7;
     const R_ALLOCATE: u64 = 1 << 8;
     const R_READDIR: u64 = 1 << 14;
-    const R_FILESTAT_GET: u64 = 1 << 21;
     const R_FILESTAT_SET_SIZE: u64 = 1 << 22;
-    const R_FILESTAT_SET_TIMES: u64 = 1 << 23;
 
-    /// `open(DIR/rel, flags)`, asking for the rights Rust's std asks for.
+    /// `openat(base, rel, flags)`, asking for the rights wasi-libc's `openat` asks for: every
+    /// right but those of the access modes not requested, the inheritable ones of the base
+    /// (so a directory opened here can open and create beneath itself).
     pub fn open(base: &Base, rel: &str, f: Flags) -> io::Result<File> {
-        let mut rights = R_ADVISE
-            | R_FDSTAT_SET_FLAGS
-            | R_FILESTAT_GET
-            | R_FILESTAT_SET_TIMES
-            | R_SEEK
-            | R_SYNC
-            | R_TELL;
+        let mut rights =
+            R_ALL & !(R_DATASYNC | R_READ | R_WRITE | R_ALLOCATE | R_READDIR | R_FILESTAT_SET_SIZE);
         if f.read {
             rights |= R_READ | R_READDIR;
         }
@@ -393,7 +454,7 @@ mod sys {
                 rel.len(),
                 oflags,
                 rights,
-                rights,
+                R_ALL,
                 fdflags,
                 &mut fd,
             )
@@ -501,9 +562,31 @@ mod sys {
             }
         }
 
+        /// The open directory `f`, through its /proc/self/fd link (as `*at` calls would).
+        pub fn of(f: &File) -> Base {
+            use std::os::fd::AsRawFd;
+            Base {
+                dir: format!("/proc/self/fd/{}", f.as_raw_fd()),
+            }
+        }
+
         pub fn full(&self, rel: &str) -> String {
             format!("{}/{rel}", self.dir)
         }
+    }
+
+    pub fn readlink(base: &Base, rel: &str) -> io::Result<String> {
+        Ok(std::fs::read_link(base.full(rel))?
+            .to_string_lossy()
+            .into_owned())
+    }
+
+    pub fn mkdir(base: &Base, rel: &str) -> io::Result<()> {
+        std::fs::create_dir(base.full(rel))
+    }
+
+    pub fn unlink(base: &Base, rel: &str) -> io::Result<()> {
+        std::fs::remove_file(base.full(rel))
     }
 
     pub fn open(base: &Base, rel: &str, f: Flags) -> io::Result<File> {
@@ -594,61 +677,8 @@ impl State {
         self.base.full(rel)
     }
 
-    /// Whether resolving `rel` (following its last component when `follow`, or when it has a
-    /// trailing slash) would leave DIR, walked physically as the kernel would: `..` goes to
-    /// the parent of the directory reached, symlinks are expanded in place. A component that is
-    /// missing or not a directory ends the walk (the call itself will fail there, inside DIR);
-    /// more than 40 expansions too (ELOOP).
     fn escapes(&self, rel: &str, follow: bool) -> bool {
-        let mut stack: Vec<String> = Vec::new();
-        // Components still to walk, last first; the flag says whether the component is the
-        // last one of the whole path (only then does `follow` apply).
-        let mut todo: Vec<(String, bool)> = Vec::new();
-        let follow = follow || rel.ends_with('/');
-        push_components(&mut todo, rel, true);
-        let mut expansions = 0;
-        while let Some((c, last)) = todo.pop() {
-            match c.as_str() {
-                "" | "." => continue,
-                ".." => {
-                    if stack.pop().is_none() {
-                        return true;
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            let here = if stack.is_empty() {
-                c.clone()
-            } else {
-                format!("{}/{c}", stack.join("/"))
-            };
-            let Ok(m) = fs::symlink_metadata(self.full(&here)) else {
-                return false;
-            };
-            if m.file_type().is_symlink() {
-                if last && !follow {
-                    return false;
-                }
-                expansions += 1;
-                if expansions > 40 {
-                    return false;
-                }
-                let Ok(target) = fs::read_link(self.full(&here)) else {
-                    return false;
-                };
-                let target = target.to_string_lossy().into_owned();
-                if target.starts_with('/') {
-                    return true;
-                }
-                push_components(&mut todo, &target, last);
-            } else if m.file_type().is_dir() {
-                stack.push(c);
-            } else {
-                return false;
-            }
-        }
-        false
+        escapes(&self.base, rel, follow)
     }
 
     fn line(&mut self, s: String) {
@@ -699,7 +729,7 @@ impl State {
                     );
                 }
                 Ok(Kind::File) => {
-                    l += &format!(" {:?}", show(&fs::read(self.full(&p)), |b| bytes(b)));
+                    l += &format!(" {}", show(&fs::read(self.full(&p)), |b| contents(b)));
                 }
                 _ => {}
             }
@@ -709,6 +739,62 @@ impl State {
             }
         }
     }
+}
+
+/// Whether resolving `rel` from `base` (following its last component when `follow`, or when it has a
+/// trailing slash) would leave `base`, walked physically as the kernel would: `..` goes to
+/// the parent of the directory reached, symlinks are expanded in place. A component that is
+/// missing or not a directory ends the walk (the call itself will fail there, inside `base`);
+/// more than 40 expansions too (ELOOP).
+fn escapes(base: &sys::Base, rel: &str, follow: bool) -> bool {
+    let mut stack: Vec<String> = Vec::new();
+    // Components still to walk, last first; the flag says whether the component is the
+    // last one of the whole path (only then does `follow` apply).
+    let mut todo: Vec<(String, bool)> = Vec::new();
+    let follow = follow || rel.ends_with('/');
+    push_components(&mut todo, rel, true);
+    let mut expansions = 0;
+    while let Some((c, last)) = todo.pop() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                if stack.pop().is_none() {
+                    return true;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let here = if stack.is_empty() {
+            c.clone()
+        } else {
+            format!("{}/{c}", stack.join("/"))
+        };
+        let Ok(m) = sys::stat(base, &here, false) else {
+            return false;
+        };
+        if m.kind == Kind::Symlink {
+            if last && !follow {
+                return false;
+            }
+            expansions += 1;
+            if expansions > 40 {
+                return false;
+            }
+            let Ok(target) = sys::readlink(base, &here) else {
+                return false;
+            };
+            if target.starts_with('/') {
+                return true;
+            }
+            push_components(&mut todo, &target, last);
+        } else if m.kind == Kind::Dir {
+            stack.push(c);
+        } else {
+            return false;
+        }
+    }
+    false
 }
 
 /// Pushes the components of `path` onto `todo` so that they pop in order; only the last one
@@ -782,7 +868,7 @@ fn slot(st: &State, rng: &mut Rng) -> usize {
 
 /// One random operation; returns its line (without the index).
 fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
-    match rng.below(100) {
+    match rng.below(112) {
         0..=13 => {
             let p = path(rng);
             let f = Flags::random(rng);
@@ -852,7 +938,7 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
         32..=34 => {
             let h = slot(st, rng);
             let n = rng.below(12) as usize;
-            let off = rng.below(14);
+            let off = offset(rng, 14);
             let Some(hd) = st.handles[h].as_ref() else {
                 return format!("pread h{h} {n}@{off} -> not open");
             };
@@ -867,7 +953,7 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
         35..=37 => {
             let h = slot(st, rng);
             let d = data(rng, i);
-            let mut off = rng.below(14);
+            let mut off = offset(rng, 14);
             let Some(hd) = st.handles[h].as_ref() else {
                 return format!("pwrite h{h} {:?}@{off} -> not open", bytes(&d));
             };
@@ -887,7 +973,7 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
         38..=40 => {
             let h = slot(st, rng);
             let (name, pos) = match rng.below(3) {
-                0 => ("set", SeekFrom::Start(rng.below(14))),
+                0 => ("set", SeekFrom::Start(offset(rng, 14))),
                 1 => ("cur", SeekFrom::Current(rng.below(12) as i64 - 6)),
                 _ => ("end", SeekFrom::End(rng.below(12) as i64 - 8)),
             };
@@ -906,7 +992,7 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
         }
         41..=43 => {
             let h = slot(st, rng);
-            let n = rng.below(16);
+            let n = offset(rng, 16);
             let Some(hd) = st.handles[h].as_ref() else {
                 return format!("set_len h{h} {n} -> not open");
             };
@@ -1029,9 +1115,86 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
                 show(&r, |t| t.to_string_lossy().into_owned())
             )
         }
-        _ => {
+        96..=99 => {
             st.tree();
             "tree".to_string()
         }
+        _ => at_op(st, rng),
     }
+}
+
+/// A handle slot to use as a base directory: mostly one holding a directory.
+fn dir_slot(st: &State, rng: &mut Rng) -> usize {
+    let dirs: Vec<usize> = (0..SLOTS)
+        .filter(|&h| st.handles[h].as_ref().is_some_and(|hd| hd.tag == "dir"))
+        .collect();
+    if !dirs.is_empty() && rng.chance(80) {
+        *rng.pick(&dirs)
+    } else {
+        slot(st, rng)
+    }
+}
+
+/// An operation relative to an open handle (`openat` and friends: `open@h1:dir ...`),
+/// natively through /proc/self/fd/N, on WASI with the handle's fd as the base. Paths may not
+/// climb above the handle's directory (WASI confines them beneath it): such paths are
+/// `skip escape`, as above.
+fn at_op(st: &mut State, rng: &mut Rng) -> String {
+    let h = dir_slot(st, rng);
+    let p = path(rng);
+    let which = rng.below(12);
+    let (name, follow) = match which {
+        0..=3 => ("open", true),
+        4..=6 => ("stat", rng.chance(50)),
+        7..=9 => ("mkdir", false),
+        _ => ("unlink", false),
+    };
+    let flags = (name == "open").then(|| Flags::random(rng));
+    let to = free_slot(st, rng);
+    let Some(hd) = st.handles[h].as_ref() else {
+        return format!("{name}@h{h} {p} -> not open");
+    };
+    let base = sys::Base::of(&hd.file);
+    let mut what = format!("{name}@h{h}:{} {p}", hd.tag);
+    let follow = flags.map_or(follow, |f| !f.nofollow);
+    if let Some(f) = flags {
+        what += &format!(" {} h{to}", f.show());
+    } else if name == "stat" && !follow {
+        what = what.replacen("stat@", "lstat@", 1);
+    }
+    if escapes(&base, &p, follow) {
+        return format!("{what} skip escape");
+    }
+    let res = match name {
+        "open" => {
+            let f = flags.unwrap();
+            let r = sys::open(&base, &p, f);
+            let stat = r.as_ref().ok().map(sys::fstat);
+            let res = match (&r, &stat) {
+                (Err(e), _) => format!("err {}", errno_name(e)),
+                (Ok(_), Some(s)) => show(s, Stat::show),
+                (Ok(_), None) => unreachable!(),
+            };
+            if let Ok(file) = r {
+                let is_dir = matches!(
+                    stat,
+                    Some(Ok(Stat {
+                        kind: Kind::Dir,
+                        ..
+                    }))
+                );
+                let tag = if is_dir { "dir".to_string() } else { f.tag() };
+                st.handles[to] = Some(Handle {
+                    file,
+                    tag,
+                    append: f.append,
+                });
+            }
+            res
+        }
+        "stat" => show(&sys::stat(&base, &p, follow), Stat::show),
+        "mkdir" => unit(sys::mkdir(&base, &p)),
+        _ => unit(sys::unlink(&base, &p)),
+    };
+    format!("{what} -> {res}")
 }
