@@ -79,6 +79,14 @@ fn same_call(
         && sres == strata
 }
 
+/// A two-path call (`h2:dir P @h1:w+a Q`) whose second base is a handle that is not a
+/// directory.
+fn file_second_base(args: &str) -> bool {
+    args.split(' ')
+        .find(|t| t.starts_with('@'))
+        .is_some_and(|b| file_base(&b[1..]))
+}
+
 /// The arguments start with a handle that is not a directory (`h3:r`, `h1:w+a`).
 fn file_base(args: &str) -> bool {
     let h = args.split(' ').next().unwrap_or("");
@@ -181,6 +189,23 @@ const DOCUMENTED: &[Documented] = &[
                 Some("err INVAL"),
                 "err NOTDIR",
             )
+        },
+    },
+    Documented {
+        name: "linkat/renameat with a non-directory new base",
+        reason: "two errors apply: Linux resolves the old path first and reports its error \
+                 (ENOENT, ...); WASI runtimes check both base fds before resolving either path \
+                 (strata: ENOTDIR, the errno Linux gives a non-directory base; wasmtime: EBADF)",
+        matches: |n, s| {
+            let (Some((nop, nargs, nres)), Some((sop, sargs, sres))) = (parts(n), parts(s)) else {
+                return false;
+            };
+            (nop == "link" || nop == "rename")
+                && sop == nop
+                && nargs == sargs
+                && file_second_base(nargs)
+                && nres.starts_with("err ")
+                && sres == "err NOTDIR"
         },
     },
 ];
@@ -680,5 +705,17 @@ fn documented_differences_are_narrow() {
     assert!(documented(
         "7 open@h1:dir d r|dir|nofollow h2 -> err NOTDIR",
         "7 open@h1:dir d r|dir|nofollow h2 -> err LOOP"
+    ));
+    assert!(documented(
+        "7 link@h2:dir b @h1:w+a b -> err NOENT",
+        "7 link@h2:dir b @h1:w+a b -> err NOTDIR"
+    ));
+    assert!(!documented(
+        "7 link@h2:dir b @h1:dir b -> err NOENT",
+        "7 link@h2:dir b @h1:dir b -> err NOTDIR"
+    ));
+    assert!(!documented(
+        "7 link@h2:dir b @h1:r b -> ok",
+        "7 link@h2:dir b @h1:r b -> err NOTDIR"
     ));
 }

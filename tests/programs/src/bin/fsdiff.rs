@@ -311,6 +311,24 @@ mod sys {
         ) -> i32;
         fn path_create_directory(fd: u32, path: *const u8, path_len: usize) -> i32;
         fn path_unlink_file(fd: u32, path: *const u8, path_len: usize) -> i32;
+        fn path_remove_directory(fd: u32, path: *const u8, path_len: usize) -> i32;
+        fn path_rename(
+            fd: u32,
+            old: *const u8,
+            old_len: usize,
+            new_fd: u32,
+            new: *const u8,
+            new_len: usize,
+        ) -> i32;
+        fn path_link(
+            old_fd: u32,
+            old_flags: u32,
+            old: *const u8,
+            old_len: usize,
+            new_fd: u32,
+            new: *const u8,
+            new_len: usize,
+        ) -> i32;
         fn fd_pread(fd: u32, iovs: *const u32, n: usize, off: u64, nread: *mut usize) -> i32;
         fn fd_pwrite(fd: u32, iovs: *const u32, n: usize, off: u64, nwritten: *mut usize) -> i32;
     }
@@ -407,6 +425,19 @@ mod sys {
 
     pub fn unlink(base: &Base, rel: &str) -> io::Result<()> {
         check(unsafe { path_unlink_file(base.fd, rel.as_ptr(), rel.len()) })
+    }
+
+    pub fn rmdir(base: &Base, rel: &str) -> io::Result<()> {
+        check(unsafe { path_remove_directory(base.fd, rel.as_ptr(), rel.len()) })
+    }
+
+    pub fn rename(a: &Base, p: &str, b: &Base, q: &str) -> io::Result<()> {
+        check(unsafe { path_rename(a.fd, p.as_ptr(), p.len(), b.fd, q.as_ptr(), q.len()) })
+    }
+
+    /// `linkat(a, p, b, q, 0)`: a final symlink is linked itself.
+    pub fn link(a: &Base, p: &str, b: &Base, q: &str) -> io::Result<()> {
+        check(unsafe { path_link(a.fd, 0, p.as_ptr(), p.len(), b.fd, q.as_ptr(), q.len()) })
     }
 
     /// The 29 rights of wasi_snapshot_preview1 (wasmtime refuses undefined bits).
@@ -587,6 +618,19 @@ mod sys {
 
     pub fn unlink(base: &Base, rel: &str) -> io::Result<()> {
         std::fs::remove_file(base.full(rel))
+    }
+
+    pub fn rmdir(base: &Base, rel: &str) -> io::Result<()> {
+        std::fs::remove_dir(base.full(rel))
+    }
+
+    pub fn rename(a: &Base, p: &str, b: &Base, q: &str) -> io::Result<()> {
+        std::fs::rename(a.full(p), b.full(q))
+    }
+
+    /// std's hard_link is `linkat(.., 0)`: a final symlink is linked itself.
+    pub fn link(a: &Base, p: &str, b: &Base, q: &str) -> io::Result<()> {
+        std::fs::hard_link(a.full(p), b.full(q))
     }
 
     pub fn open(base: &Base, rel: &str, f: Flags) -> io::Result<File> {
@@ -1123,6 +1167,40 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
     }
 }
 
+/// `rename` or `link` from a path relative to handle `h` to one relative to DIR or to
+/// another handle: `rename@h1:dir d/a @. b` (`@.` is DIR).
+fn two_base_op(st: &mut State, rng: &mut Rng, h: usize, name: &str) -> String {
+    let p = path(rng);
+    let q = path(rng);
+    let to = if rng.chance(50) {
+        None
+    } else {
+        Some(dir_slot(st, rng))
+    };
+    let Some(hd) = st.handles[h].as_ref() else {
+        return format!("{name}@h{h} {p} -> not open");
+    };
+    let a = sys::Base::of(&hd.file);
+    let (b, b_name) = match to {
+        None => (None, ".".to_string()),
+        Some(t) => match st.handles[t].as_ref() {
+            Some(td) => (Some(sys::Base::of(&td.file)), format!("h{t}:{}", td.tag)),
+            None => return format!("{name}@h{h}:{} {p} @h{t} {q} -> not open", hd.tag),
+        },
+    };
+    let b = b.as_ref().unwrap_or(&st.base);
+    let what = format!("{name}@h{h}:{} {p} @{b_name} {q}", hd.tag);
+    if escapes(&a, &p, false) || escapes(b, &q, false) {
+        return format!("{what} skip escape");
+    }
+    let r = if name == "rename" {
+        sys::rename(&a, &p, b, &q)
+    } else {
+        sys::link(&a, &p, b, &q)
+    };
+    format!("{what} -> {}", unit(r))
+}
+
 /// A handle slot to use as a base directory: mostly one holding a directory.
 fn dir_slot(st: &State, rng: &mut Rng) -> usize {
     let dirs: Vec<usize> = (0..SLOTS)
@@ -1142,12 +1220,15 @@ fn dir_slot(st: &State, rng: &mut Rng) -> usize {
 fn at_op(st: &mut State, rng: &mut Rng) -> String {
     let h = dir_slot(st, rng);
     let p = path(rng);
-    let which = rng.below(12);
+    let which = rng.below(19);
     let (name, follow) = match which {
         0..=3 => ("open", true),
         4..=6 => ("stat", rng.chance(50)),
         7..=9 => ("mkdir", false),
-        _ => ("unlink", false),
+        10..=11 => ("unlink", false),
+        12..=13 => ("rmdir", false),
+        14..=16 => return two_base_op(st, rng, h, "rename"),
+        _ => return two_base_op(st, rng, h, "link"),
     };
     let flags = (name == "open").then(|| Flags::random(rng));
     let to = free_slot(st, rng);
@@ -1194,6 +1275,7 @@ fn at_op(st: &mut State, rng: &mut Rng) -> String {
         }
         "stat" => show(&sys::stat(&base, &p, follow), Stat::show),
         "mkdir" => unit(sys::mkdir(&base, &p)),
+        "rmdir" => unit(sys::rmdir(&base, &p)),
         _ => unit(sys::unlink(&base, &p)),
     };
     format!("{what} -> {res}")
