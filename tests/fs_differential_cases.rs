@@ -139,3 +139,44 @@ fn read_only_truncating_open_stays_read_only() {
     let plain = g.open("f", 0, RO, 0).unwrap();
     assert_eq!(g.write(plain, b"x"), Err(Errno::Badf));
 }
+
+/// linkat into a directory that was removed while open is ENOENT, even when the source is a
+/// directory (EPERM): Linux makes the new name before it looks at the source. (strata said
+/// EPERM: fsdiff seeds 204318, 205337, 207564.)
+#[test]
+fn link_into_a_removed_directory_is_enoent_first() {
+    let mut g = Guest::new();
+    for d in ["gone", "dir"] {
+        g.mem[PATH as usize..PATH as usize + d.len()].copy_from_slice(d.as_bytes());
+        g.ctx
+            .path_create_directory(&mut g.mem, g.root, PATH, d.len() as u32)
+            .unwrap();
+    }
+    let gone = g
+        .open("gone", oflags::DIRECTORY, rights::PATH_LINK_TARGET, 0)
+        .unwrap();
+    let f = g.open("f", oflags::CREAT, RW, 0).unwrap();
+    g.ctx.fd_close(f).unwrap();
+    g.mem[PATH as usize..PATH as usize + 4].copy_from_slice(b"gone");
+    g.ctx
+        .path_remove_directory(&mut g.mem, g.root, PATH, 4)
+        .unwrap();
+    let link = |g: &mut Guest, from: &str| {
+        g.mem[PATH as usize..PATH as usize + from.len()].copy_from_slice(from.as_bytes());
+        g.mem[PATH as usize + 100..PATH as usize + 101].copy_from_slice(b"x");
+        let root = g.root;
+        g.ctx.path_link(
+            &mut g.mem,
+            root,
+            0,
+            PATH,
+            from.len() as u32,
+            gone,
+            PATH + 100,
+            1,
+        )
+    };
+    assert_eq!(link(&mut g, "dir"), Err(Errno::Noent));
+    assert_eq!(link(&mut g, "f"), Err(Errno::Noent));
+    assert_eq!(link(&mut g, "missing"), Err(Errno::Noent));
+}

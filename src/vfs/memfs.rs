@@ -232,6 +232,12 @@ impl MemFs {
         Ok(self.now())
     }
 
+    /// The checks that creating `name` in `dir` makes first (`EROFS`, `ENOENT` in a removed
+    /// directory, `EEXIST`), for callers that must report them before checks of their own.
+    pub fn check_insert(&self, dir: Ino, name: &str) -> Result<()> {
+        self.prepare_insert(dir, name).map(|_| ())
+    }
+
     fn touch_dir(&mut self, dir: Ino, now: u64) {
         if let Ok(n) = self.node_mut(dir) {
             n.mtim = now;

@@ -327,6 +327,9 @@ impl Vfs {
         if tr.trailing_slash {
             return Err(Errno::Noent);
         }
+        // As Linux's linkat: the new name is made first (EROFS, ENOENT in a removed
+        // directory), then the source is looked at (EXDEV, EPERM for a directory).
+        self.fs(to_dir)?.check_insert(to_dir.ino, &to_name)?;
         if src.fs != to_dir.fs {
             return Err(Errno::Xdev);
         }
