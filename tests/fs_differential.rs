@@ -14,8 +14,8 @@
 //! `target/fsdiff-native/` and rebuilt when the source is newer. When the Python package
 //! `wasmtime` is importable the same runs are also made on wasmtime
 //! (tests/programs/tools/fsdiff_wasmtime.py) and how it compares is printed (wasmtime is not
-//! held to this table: it differs from Linux in ways of its own, listed in the module docs
-//! of `wasmtime_for_comparison`); without it a note is printed.
+//! held to this table: it differs from Linux in ways of its own, see
+//! `wasmtime_for_comparison`); without it a note is printed.
 //!
 //! Environment (for campaigns): `STRATA_DIFF_SEEDS` (default 64) seeds from
 //! `STRATA_DIFF_FIRST_SEED` (default 1), `STRATA_DIFF_OPS` operations each (default 300),
@@ -211,8 +211,7 @@ const DOCUMENTED: &[Documented] = &[
 ];
 
 /// Differences that would put the two runs out of step (different files or handles), so the
-/// program does not provoke them; listed for the record.
-#[allow(dead_code)]
+/// program does not provoke them; listed for the record (and printed with a failure).
 const AVOIDED: &[(&str, &str)] = &[
     (
         "pwrite on an O_APPEND fd at an offset before the end",
@@ -229,8 +228,9 @@ const AVOIDED: &[(&str, &str)] = &[
     ),
     (
         "paths that resolve outside the directory",
-        "WASI confines every path beneath its preopen (EPERM here; escape.wasm tests it), \
-         while natively they would reach the host: fsdiff walks each path first and prints \
+        "WASI confines every path beneath its base directory fd, the preopen or an open \
+         directory (EPERM here; escape.wasm tests it), while natively they would reach the \
+         host or climb above the handle: fsdiff walks each path first and prints \
          `skip escape` instead of calling",
     ),
 ];
@@ -542,6 +542,10 @@ fn differential(start: Start) {
         msg += "\nDocumented differences (accepted):\n";
         for d in DOCUMENTED {
             msg += &format!("  {}: {}\n", d.name, d.reason);
+        }
+        msg += "Differences fsdiff avoids provoking:\n";
+        for (name, reason) in AVOIDED {
+            msg += &format!("  {name}: {reason}\n");
         }
         panic!("{msg}");
     }
