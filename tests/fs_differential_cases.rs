@@ -180,3 +180,48 @@ fn link_into_a_removed_directory_is_enoent_first() {
     assert_eq!(link(&mut g, "f"), Err(Errno::Noent));
     assert_eq!(link(&mut g, "missing"), Err(Errno::Noent));
 }
+
+/// renameat into a directory removed while open is ENOENT, even when a trailing slash on a
+/// non-directory source would be ENOTDIR: Linux looks the new name up first. (strata said
+/// ENOTDIR: fsdiff seed 303717.)
+#[test]
+fn rename_into_a_removed_directory_is_enoent_first() {
+    let mut g = Guest::new();
+    let root = g.root;
+    let put = |g: &mut Guest, at: u32, s: &str| {
+        g.mem[at as usize..at as usize + s.len()].copy_from_slice(s.as_bytes());
+        s.len() as u32
+    };
+    for d in ["gone", "a"] {
+        let n = put(&mut g, PATH, d);
+        g.ctx
+            .path_create_directory(&mut g.mem, root, PATH, n)
+            .unwrap();
+    }
+    let gone = g
+        .open("gone", oflags::DIRECTORY, rights::PATH_RENAME_TARGET, 0)
+        .unwrap();
+    let f = g.open("f", oflags::CREAT, RW, 0).unwrap();
+    g.ctx.fd_close(f).unwrap();
+    let n = put(&mut g, PATH, "a");
+    let m = put(&mut g, PATH + 100, "s");
+    g.ctx
+        .path_symlink(&mut g.mem, PATH, n, root, PATH + 100, m)
+        .unwrap();
+    let n = put(&mut g, PATH, "gone");
+    g.ctx
+        .path_remove_directory(&mut g.mem, root, PATH, n)
+        .unwrap();
+    let rename = |g: &mut Guest, from: &str, to_dir: u32, to: &str| {
+        let n = put(g, PATH, from);
+        let m = put(g, PATH + 100, to);
+        g.ctx
+            .path_rename(&mut g.mem, root, PATH, n, to_dir, PATH + 100, m)
+    };
+    assert_eq!(rename(&mut g, "s//", gone, "n/"), Err(Errno::Noent));
+    assert_eq!(rename(&mut g, "f/", gone, "x"), Err(Errno::Noent));
+    assert_eq!(rename(&mut g, "f", gone, "x"), Err(Errno::Noent));
+    assert_eq!(rename(&mut g, "a", gone, "x"), Err(Errno::Noent));
+    // In a live directory the trailing slash still counts.
+    assert_eq!(rename(&mut g, "f/", root, "x"), Err(Errno::Notdir));
+}

@@ -301,6 +301,9 @@ impl Vfs {
             return Err(Errno::Rofs);
         }
         let src = fr.node.ok_or(Errno::Noent)?;
+        // As Linux's renameat: the new name is looked up (ENOENT in a directory removed
+        // while open) before trailing slashes are held against the source.
+        self.fs(to_dir)?.check_not_removed(to_dir.ino)?;
         let src_is_dir = self.node(src)?.is_dir();
         if !src_is_dir && (fr.trailing_slash || tr.trailing_slash) {
             return Err(Errno::Notdir);
