@@ -568,8 +568,9 @@ fn from_a_populated_host_tree_strata_answers_as_linux() {
 /// native runs, for information: printed, never failed. wasmtime is not held to the table
 /// above: it differs from Linux where strata does (seeks, ftruncate and trailing-slash symlinks
 /// as strata) and in ways of its own, e.g. an fd opened with O_CREAT or O_TRUNC is writable
-/// whatever rights were asked for, reads of a directory fd are EBADF, and rmdir of `d/` or
-/// `a/..` is EINVAL. The summary names the first diverging operation of each run.
+/// whatever rights were asked for, reads of a directory fd and `*at` calls on a file fd are
+/// EBADF, and rmdir of `d/` or `a/..` is EINVAL. The summary names the first diverging
+/// operation of each run.
 #[test]
 fn wasmtime_for_comparison() {
     let seeds = env_u64("STRATA_DIFF_SEEDS", 64);
