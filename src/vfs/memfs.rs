@@ -243,6 +243,21 @@ impl MemFs {
         Ok(self.now())
     }
 
+    /// `ENOENT` if the directory `dir` was removed (it is only still open): nothing can be
+    /// looked up or made in it.
+    pub fn check_not_removed(&self, dir: Ino) -> Result<()> {
+        if self.dir(dir)?.removed {
+            return Err(Errno::Noent);
+        }
+        Ok(())
+    }
+
+    /// The checks that creating `name` in `dir` makes first (`EROFS`, `ENOENT` in a removed
+    /// directory, `EEXIST`), for callers that must report them before checks of their own.
+    pub fn check_insert(&self, dir: Ino, name: &str) -> Result<()> {
+        self.prepare_insert(dir, name).map(|_| ())
+    }
+
     fn touch_dir(&mut self, dir: Ino, now: u64) {
         if let Ok(n) = self.node_mut(dir) {
             n.mtim = now;

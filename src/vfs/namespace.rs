@@ -320,6 +320,9 @@ impl Vfs {
             return Err(Errno::Rofs);
         }
         let src = fr.node.ok_or(Errno::Noent)?;
+        // As Linux's renameat: the new name is looked up (ENOENT in a directory removed
+        // while open) before trailing slashes are held against the source.
+        self.fs(to_dir)?.check_not_removed(to_dir.ino)?;
         let src_is_dir = self.node(src)?.is_dir();
         if !src_is_dir && (fr.trailing_slash || tr.trailing_slash) {
             return Err(Errno::Notdir);
@@ -346,6 +349,9 @@ impl Vfs {
         if tr.trailing_slash {
             return Err(Errno::Noent);
         }
+        // As Linux's linkat: the new name is made first (EROFS, ENOENT in a removed
+        // directory), then the source is looked at (EXDEV, EPERM for a directory).
+        self.fs(to_dir)?.check_insert(to_dir.ino, &to_name)?;
         if src.fs != to_dir.fs {
             return Err(Errno::Xdev);
         }

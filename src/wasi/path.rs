@@ -117,7 +117,10 @@ impl WasiCtx {
                 path: guest_path,
             }
         } else {
-            let write = base & WRITE_RIGHTS != 0 || truncate;
+            // Open for writing only with a right that writes: O_TRUNC empties the file but
+            // leaves a read-only fd read-only (Linux: `O_RDONLY|O_TRUNC` truncates, then
+            // write(2) is EBADF).
+            let write = base & WRITE_RIGHTS != 0;
             FdEntry {
                 kind: FdKind::File { node, pos: 0 },
                 rights_base: base,

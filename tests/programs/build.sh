@@ -12,7 +12,7 @@ OUT="$CARGO_TARGET_DIR/$TARGET/release"
 
 # commands (src/bin/*.rs) and the two cdylib packages (p0: no_std wasi_unstable command,
 # reactor: exports _initialize + functions)
-BINS="cat sh stdio determinism fd_ops path_ops readdir proc poll sock escape efault missing_import missing_wasi hostile"
+BINS="cat sh stdio determinism fd_ops path_ops readdir proc poll sock escape efault missing_import missing_wasi hostile fsdiff"
 LIBS="p0 reactor"
 
 cargo build --release --target "$TARGET" --workspace --locked
