@@ -891,6 +891,40 @@ fn data(rng: &mut Rng, i: u64) -> Vec<u8> {
 }
 
 /// A handle slot to open into: mostly a free one, when there is one.
+/// Opens `p` under `base` into handle slot `h`; the result line (the new file's stat, or the
+/// error).
+fn open_into(
+    handles: &mut [Option<Handle>],
+    h: usize,
+    base: &sys::Base,
+    p: &str,
+    f: Flags,
+) -> String {
+    let r = sys::open(base, p, f);
+    let stat = r.as_ref().ok().map(sys::fstat);
+    let res = match (&r, &stat) {
+        (Err(e), _) => format!("err {}", errno_name(e)),
+        (Ok(_), Some(s)) => show(s, Stat::show),
+        (Ok(_), None) => unreachable!(),
+    };
+    if let Ok(file) = r {
+        let is_dir = matches!(
+            stat,
+            Some(Ok(Stat {
+                kind: Kind::Dir,
+                ..
+            }))
+        );
+        let tag = if is_dir { "dir".to_string() } else { f.tag() };
+        handles[h] = Some(Handle {
+            file,
+            tag,
+            append: f.append,
+        });
+    }
+    res
+}
+
 fn free_slot(st: &State, rng: &mut Rng) -> usize {
     let free: Vec<usize> = (0..SLOTS).filter(|&h| st.handles[h].is_none()).collect();
     if !free.is_empty() && rng.chance(70) {
@@ -921,28 +955,7 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
             if st.escapes(&p, !f.nofollow) {
                 return format!("{what} skip escape");
             }
-            let r = sys::open(&st.base, &p, f);
-            let stat = r.as_ref().ok().map(sys::fstat);
-            let res = match (&r, &stat) {
-                (Err(e), _) => format!("err {}", errno_name(e)),
-                (Ok(_), Some(s)) => show(s, Stat::show),
-                (Ok(_), None) => unreachable!(),
-            };
-            if let Ok(file) = r {
-                let is_dir = matches!(
-                    stat,
-                    Some(Ok(Stat {
-                        kind: Kind::Dir,
-                        ..
-                    }))
-                );
-                let tag = if is_dir { "dir".to_string() } else { f.tag() };
-                st.handles[h] = Some(Handle {
-                    file,
-                    tag,
-                    append: f.append,
-                });
-            }
+            let res = open_into(&mut st.handles, h, &st.base, &p, f);
             format!("{what} -> {res}")
         }
         14..=16 => {
@@ -1249,29 +1262,7 @@ fn at_op(st: &mut State, rng: &mut Rng) -> String {
     let res = match name {
         "open" => {
             let f = flags.unwrap();
-            let r = sys::open(&base, &p, f);
-            let stat = r.as_ref().ok().map(sys::fstat);
-            let res = match (&r, &stat) {
-                (Err(e), _) => format!("err {}", errno_name(e)),
-                (Ok(_), Some(s)) => show(s, Stat::show),
-                (Ok(_), None) => unreachable!(),
-            };
-            if let Ok(file) = r {
-                let is_dir = matches!(
-                    stat,
-                    Some(Ok(Stat {
-                        kind: Kind::Dir,
-                        ..
-                    }))
-                );
-                let tag = if is_dir { "dir".to_string() } else { f.tag() };
-                st.handles[to] = Some(Handle {
-                    file,
-                    tag,
-                    append: f.append,
-                });
-            }
-            res
+            open_into(&mut st.handles, to, &base, &p, f)
         }
         "stat" => show(&sys::stat(&base, &p, follow), Stat::show),
         "mkdir" => unit(sys::mkdir(&base, &p)),
