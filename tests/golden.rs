@@ -5,10 +5,12 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use strata::image::{LoadOptions, load_path};
-use strata::sandbox::{Program, Sandbox};
+use strata::sandbox::Sandbox;
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -18,7 +20,7 @@ fn repo(path: &str) -> std::path::PathBuf {
 fn cat_prints_os_release_from_the_base_image() {
     // Load the image once; it is shared (never copied) by every sandbox built on it.
     let image = Arc::new(load_path(repo("fs-images/base.tar"), &LoadOptions::default()).unwrap());
-    let program = Program::from_file(repo("tests/programs/wasm/cat.wasm")).unwrap();
+    let program = common::program_file(repo("tests/programs/wasm/cat.wasm"));
 
     let sandbox = Sandbox::builder()
         .image(image)

@@ -5,9 +5,12 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use strata::image::{LoadOptions, load_bytes, stack};
 use strata::vfs::{Errno, FileData, MemFs, OpenOptions, SetTime, SystemClock, Vfs};
@@ -68,7 +71,7 @@ fn cat() -> PathBuf {
 }
 
 fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
+    strata_cmd()
         .args(args)
         .output()
         .expect("the strata binary runs")
