@@ -1,7 +1,7 @@
 //! Replays every seed corpus file and every past crash of the fuzz targets (`fuzz/corpus/*/`,
 //! `fuzz/regressions/*/`) through the targets' own logic, on stable, in plain `cargo test`.
 //! The target modules are the fuzz crate's files, included as they are (they only use
-//! `strata`, `std`, `arbitrary`, `bytes` and `flate2`); see `fuzz/README.md`.
+//! `strata`, `std`, `arbitrary`, `bytes`, `flate2` and `tar`); see `fuzz/README.md`.
 
 #![allow(dead_code)]
 
