@@ -101,3 +101,103 @@ proptest::proptest! {
         resolve_path::run(&data);
     }
 }
+
+// Typed regression tests: each committed regression file is raw bytes whose meaning is the
+// `arbitrary` decoding of the target's input type at the time it was found. When that type
+// changes, the same bytes decode to another input and the file silently stops testing the
+// bug, so each is also written out here as the input it stood for.
+
+mod typed {
+    use super::common::PathArg;
+    use super::syscalls::{Fd, Input, Limits, Op, PathIn, Ptr};
+    use strata::wasi::rights;
+
+    fn path(p: &str) -> PathIn {
+        PathIn::Spec(PathArg::Raw(p.as_bytes().to_vec()))
+    }
+
+    fn open(dir: u32, p: &str, oflags: u8, rights: Option<u64>) -> Op {
+        Op::Open {
+            fd: Fd::Raw(dir),
+            follow: true,
+            path: path(p),
+            oflags,
+            rights,
+            inheriting: rights,
+            fdflags: 0,
+            out: Ptr::Out(0),
+        }
+    }
+
+    const CREAT: u8 = 1;
+    const TRUNC: u8 = 8;
+
+    /// `regressions/syscalls/path-open-creates-then-emfile`: with the fd table full,
+    /// `path_open` with `O_CREAT` (or `O_TRUNC`) created (truncated) the file, then failed
+    /// with `EMFILE`; invariant 4 (a failing call changes nothing) caught it.
+    #[test]
+    fn path_open_creates_then_emfile() {
+        let writable = Some(rights::FD_READ | rights::FD_WRITE);
+        let features = super::syscalls::check(&Input {
+            // Stdio and three preopens take six fds; the seventh is the last.
+            limits: Some(Limits {
+                memory_kib: u16::MAX,
+                inodes: u8::MAX,
+                fds: 7,
+            }),
+            ops: vec![
+                // Fd 4 is /scratch: a file with contents, held open (the table is now full).
+                open(4, "kept", CREAT, writable),
+                Op::Poke(0x100, b"contents".to_vec()),
+                // Nothing can be opened now: neither created nor truncated on the way.
+                open(4, "new", CREAT, writable),
+                open(4, "kept", TRUNC, writable),
+                open(4, "kept", CREAT | TRUNC, writable),
+            ],
+        });
+        assert_eq!(
+            features,
+            [
+                "Open:Ok(())",
+                "Poke:Ok(())",
+                "Open:Err(Mfile)",
+                "Open:Err(Mfile)",
+                "Open:Err(Mfile)",
+            ]
+        );
+    }
+
+    /// Rights dropped with `fd_fdstat_set_rights` stay dropped: asking for them again is
+    /// `ENOTCAPABLE`, and the target's rights invariant (never more than the fd held) holds.
+    #[test]
+    fn dropped_rights_are_not_regained() {
+        let all = Some(u64::MAX);
+        let file = rights::FD_READ | rights::FD_WRITE | rights::FD_SEEK;
+        let features = super::syscalls::check(&Input {
+            limits: None,
+            ops: vec![
+                open(4, "f", CREAT, all),
+                // Fd 6: drop FD_WRITE, then ask for it back.
+                Op::SetRights(Fd::Raw(6), file & !rights::FD_WRITE, 0),
+                Op::SetRights(Fd::Raw(6), file, 0),
+                // The preopen itself: drop PATH_CREATE_FILE, then ask for it back.
+                Op::SetRights(Fd::Raw(4), rights::PATH_OPEN, rights::FD_READ),
+                Op::SetRights(
+                    Fd::Raw(4),
+                    rights::PATH_OPEN | rights::PATH_CREATE_FILE,
+                    rights::FD_READ,
+                ),
+            ],
+        });
+        assert_eq!(
+            features,
+            [
+                "Open:Ok(())",
+                "SetRights:Ok(())",
+                "SetRights:Err(Notcapable)",
+                "SetRights:Ok(())",
+                "SetRights:Err(Notcapable)",
+            ]
+        );
+    }
+}
