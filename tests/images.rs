@@ -83,6 +83,35 @@ fn put(dir: &Path, name: &str, data: &[u8]) -> String {
     p.to_str().unwrap().to_string()
 }
 
+/// Every member of a tar, in archive order, with what it holds: type, mode, mtime, owner,
+/// size, contents (or link target).
+fn contents(data: &[u8]) -> Vec<(String, char, u32, u64, (u64, u64), Vec<u8>)> {
+    use std::io::Read;
+    tar::Archive::new(data)
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let h = e.header().clone();
+            let mut body = Vec::new();
+            e.read_to_end(&mut body).unwrap();
+            if let Some(link) = e.link_name_bytes() {
+                body.extend_from_slice(b" -> ");
+                body.extend_from_slice(&link);
+            }
+            (
+                path,
+                h.entry_type().as_byte() as char,
+                h.mode().unwrap(),
+                h.mtime().unwrap(),
+                (h.uid().unwrap(), h.gid().unwrap()),
+                body,
+            )
+        })
+        .collect()
+}
+
 /// Member names of a tar, in archive order.
 fn members(data: &[u8]) -> Vec<String> {
     tar::Archive::new(data)
@@ -220,6 +249,7 @@ fn save_diff_holds_changes_and_whiteouts_only() {
     let diff = t.path().join("diff.tar");
     let o = strata(&[
         "run",
+        "--deterministic",
         "--image",
         &base,
         "--save-diff",
@@ -237,11 +267,25 @@ fn save_diff_holds_changes_and_whiteouts_only() {
         members(&data),
         ["./", "etc/", "etc/.wh.a", "tmp/", "tmp/new.txt"]
     );
+    let diff_contents = contents(&data);
+    let whiteout = &diff_contents[2];
+    assert_eq!(
+        (whiteout.1, whiteout.5.as_slice()),
+        ('0', &b""[..]),
+        "an empty file"
+    );
+    let new = &diff_contents[4];
+    assert_eq!(
+        (new.1, new.5.as_slice()),
+        ('0', &b"data"[..]),
+        "the file the run wrote"
+    );
 
     // The diff applied as a layer over the base gives the run's final tree.
     let full = t.path().join("full.tar");
     let o = strata(&[
         "run",
+        "--deterministic",
         "--image",
         &base,
         "--save-fs",
@@ -254,6 +298,7 @@ fn save_diff_holds_changes_and_whiteouts_only() {
     let diff_s = diff.to_str().unwrap();
     let o = strata(&[
         "run",
+        "--deterministic",
         "--image",
         &base,
         "--image",
@@ -264,9 +309,11 @@ fn save_diff_holds_changes_and_whiteouts_only() {
         "/tmp/new.txt",
     ]);
     assert_eq!(o.stdout, b"data");
+    // The same tree: every member with its type, mode, time, owner and contents (the runs are
+    // deterministic, so the diff run and the full run wrote at the same virtual times).
     assert_eq!(
-        members(&std::fs::read(&layered).unwrap()),
-        members(&std::fs::read(&full).unwrap())
+        contents(&std::fs::read(&layered).unwrap()),
+        contents(&std::fs::read(&full).unwrap())
     );
 }
 
