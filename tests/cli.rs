@@ -395,7 +395,7 @@ fn compiled_modules_are_cached_on_disk() {
         "the hit marked the entry used"
     );
     assert_eq!(std::fs::read(&entry).unwrap(), bytes);
-    assert_eq!(entries(), [entry.clone()]);
+    assert_eq!(entries(), std::slice::from_ref(&entry));
     // A corrupt entry is detected, recompiled and replaced.
     std::fs::write(&entry, b"strata-module-cache-v1\ngarbage").unwrap();
     assert_eq!(run(&[]).status.code(), Some(7));

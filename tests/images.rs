@@ -83,9 +83,11 @@ fn put(dir: &Path, name: &str, data: &[u8]) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// Every member of a tar, in archive order, with what it holds: type, mode, mtime, owner,
-/// size, contents (or link target).
-fn contents(data: &[u8]) -> Vec<(String, char, u32, u64, (u64, u64), Vec<u8>)> {
+/// One tar member: path, type, mode, mtime, owner (uid, gid), contents (or link target).
+type Member = (String, char, u32, u64, (u64, u64), Vec<u8>);
+
+/// Every member of a tar, in archive order, with what it holds.
+fn contents(data: &[u8]) -> Vec<Member> {
     use std::io::Read;
     tar::Archive::new(data)
         .entries()

@@ -419,14 +419,12 @@ fn model(
         next_id += 1;
         if let Some(old) = tree.get(&path)
             && old.kind == FileType::Directory
-        {
-            if tree
+            && tree
                 .range(path.clone()..)
                 .nth(1)
                 .is_some_and(|(p, _)| p.starts_with(&path))
-            {
-                return Err(format!("{path:?} replaces a non-empty directory"));
-            }
+        {
+            return Err(format!("{path:?} replaces a non-empty directory"));
         }
         // A replaced directory has no entries left (checked above); a hard link's node keeps
         // its identity, so later links to either name agree.

@@ -507,6 +507,8 @@ impl WasiFunctionEnv {
         // The instance's memories and tables count against the run's budget (engines made
         // by `budgeted`; other engines ignore it).
         let budget = self.ctx(store).vfs.budget().cloned();
+        // wasmer's own error type, turned into a string at once.
+        #[allow(clippy::result_large_err)]
         let instance =
             memory_budget::with_budget(budget, || Instance::new(store, module, &imports))
                 .map_err(|e| Error::Instantiate(e.to_string()))?;
