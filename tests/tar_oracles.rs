@@ -35,7 +35,7 @@ import math, os, sys, tarfile
 with tarfile.open(sys.argv[1], mode="r:") as t:
     for m in t:
         data = t.extractfile(m).read() if m.isreg() else b""
-        mtime = max(0, math.floor(m.mtime))
+        mtime = max(0, min(math.floor(m.mtime), 2**64 - 1))
         print("\t".join([m.type.hex(), str(m.mode & 0o7777), str(mtime),
                          os.fsencode(m.name).hex(), os.fsencode(m.linkname).hex(), data.hex()]))
 "#;

@@ -236,6 +236,17 @@ pub fn tar_crate_members(data: &[u8]) -> Option<Vec<OracleMember>> {
     for e in tar::Archive::new(data).entries().ok()?.raw(true) {
         let e = e.ok()?;
         let h = e.header();
+        // A base-256 time of 2^64 s or more: the tar crate keeps its low 64 bits (strata
+        // saturates, GNU tar refuses it as out of range).
+        let mtime = &h.as_bytes()[136..148];
+        if mtime[0] & 0x80 != 0
+            && mtime[..4]
+                .iter()
+                .enumerate()
+                .any(|(i, &b)| b & if i == 0 { 0x7f } else { 0xff } != 0)
+        {
+            return None;
+        }
         let extension = matches!(h.entry_type().as_byte(), b'x' | b'X' | b'g' | b'L' | b'K');
         if extension && h.as_ustar().is_none() && h.as_gnu().is_none() {
             return None;
@@ -472,13 +483,15 @@ pub fn compare_with_reader(image: &Image, members: &[OracleMember]) -> Result<()
             }
         };
         let mtime = c.mtime.unwrap_or_default() / 1_000_000_000;
+        // strata keeps nanoseconds in a u64: later times saturate (in 2554).
+        let their_mtime = n.mtime.min(u64::MAX / 1_000_000_000);
         let data_differs = n.kind != FileType::Directory
             && (c.size != n.data.len() as u64
                 || (c.size <= crate::common::CANON_MAX_DATA && c.data != n.data));
         if c.kind != n.kind
             || data_differs
             || c.mode != Some(n.mode)
-            || mtime != n.mtime
+            || mtime != their_mtime
             || c.link_of != link_of
         {
             return Err(format!(
