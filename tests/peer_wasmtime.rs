@@ -53,7 +53,11 @@ fn every_program_matches_wasmtime() {
     assert!(report.contains("all programs match wasmtime"), "{report}");
     // Every program was run (a program left out of the script would not be validated).
     for e in std::fs::read_dir(programs.join("wasm")).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().replace(".wasm", "");
+        let name = e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .replace(".wasm", "");
         let checked = match name.as_str() {
             "missing_import" | "missing_wasi" => "fails to instantiate".to_string(),
             // Not peer-validated: their output is the host stream's kind (stdio) or a
@@ -62,7 +66,9 @@ fn every_program_matches_wasmtime() {
             n => format!("PASS {n}"),
         };
         assert!(
-            report.lines().any(|l| l.contains(&name) && l.contains(&checked)),
+            report
+                .lines()
+                .any(|l| l.contains(&name) && l.contains(&checked)),
             "{name}.wasm is not validated on wasmtime:\n{report}"
         );
     }
