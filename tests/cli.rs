@@ -4,11 +4,14 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
+    strata_cmd()
         .args(args)
         .output()
         .expect("the strata binary runs")
@@ -383,37 +386,57 @@ fn no_root_preopen_leaves_fd_3_unused() {
 
 #[test]
 fn compiled_modules_are_cached_on_disk() {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, SystemTime};
     let t = tempfile::tempdir().unwrap();
     let m = write_module(t.path(), "exit.wat", EXIT_7);
     let cache = t.path().join("cache");
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_strata"))
+        strata_cmd()
             .arg("run")
             .args(extra)
             .arg(&m)
-            .env("XDG_CACHE_HOME", &cache)
+            .env("STRATA_CACHE_DIR", &cache)
             .output()
             .unwrap()
     };
-    let entries = || {
-        std::fs::read_dir(cache.join("strata/modules"))
-            .map(|d| d.count())
-            .unwrap_or(0)
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
     };
     assert_eq!(run(&["--no-cache"]).status.code(), Some(7));
-    assert_eq!(entries(), 0, "--no-cache writes nothing");
+    assert_eq!(entries().len(), 0, "--no-cache writes nothing");
     assert_eq!(run(&[]).status.code(), Some(7));
-    assert_eq!(entries(), 1);
+    let entry = match &entries()[..] {
+        [one] => one.clone(),
+        other => panic!("one entry expected: {other:?}"),
+    };
+    // A hit uses the entry where it is (same inode, same bytes) and marks it used (mtime, for
+    // the least-recently-used bound); a miss would compile again and rename a new file in.
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&entry)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let (ino, bytes) = (
+        std::fs::metadata(&entry).unwrap().ino(),
+        std::fs::read(&entry).unwrap(),
+    );
     assert_eq!(run(&[]).status.code(), Some(7), "runs from the cache entry");
+    let after = std::fs::metadata(&entry).unwrap();
+    assert_eq!(after.ino(), ino, "the entry was not replaced: a cache hit");
+    assert!(
+        after.modified().unwrap() > old,
+        "the hit marked the entry used"
+    );
+    assert_eq!(std::fs::read(&entry).unwrap(), bytes);
+    assert_eq!(entries(), std::slice::from_ref(&entry));
     // A corrupt entry is detected, recompiled and replaced.
-    let entry = std::fs::read_dir(cache.join("strata/modules"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
     std::fs::write(&entry, b"strata-module-cache-v1\ngarbage").unwrap();
     assert_eq!(run(&[]).status.code(), Some(7));
     assert!(std::fs::read(&entry).unwrap().len() > 100, "rewritten");
-    assert_eq!(entries(), 1);
+    assert_eq!(entries().len(), 1);
 }

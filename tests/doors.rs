@@ -5,8 +5,10 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use strata::image::{EntryKind, LoadOptions, entries, load_path};
@@ -153,7 +155,7 @@ fn files_of(tar: &Path, wanted: &[(&str, Option<&str>)]) -> Vec<(String, Option<
 }
 
 fn through_cli(w: &World, c: &Case, out_tar: &Path) -> Got {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+    let mut cmd = strata_cmd();
     cmd.arg("run")
         .args(&c.flags)
         .arg("--save-fs")
@@ -590,7 +592,7 @@ fn a_shared_image_and_bytes_are_the_same_layer_as_a_file() {
     let w = World::new();
     let image = Arc::new(load_path(w.path("lower.tar"), &LoadOptions::oci()).unwrap());
     let bytes = std::fs::read(w.path("upper.tar")).unwrap();
-    let program = Program::from_file(sh()).unwrap();
+    let program = common::program_file(sh());
     let o = Sandbox::builder()
         .layer(ImageSource::Shared(image), "/", Mode::ReadWrite)
         .layer(ImageSource::Bytes(bytes.into()), "/", Mode::ReadWrite)
@@ -605,7 +607,7 @@ fn a_shared_image_and_bytes_are_the_same_layer_as_a_file() {
 #[test]
 fn setup_errors_name_their_input() {
     let w = World::new();
-    let program = Program::from_file(sh()).unwrap();
+    let program = common::program_file(sh());
     let err = |b: SandboxBuilder| match b.build().and_then(|s| s.run(&program)) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("expected an error"),
@@ -668,7 +670,7 @@ fn deterministic_mount_points_leave_byte_identical_tars_sequentially_and_in_para
         "/new",
     ];
     let cli = |out: PathBuf| {
-        let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        let o = strata_cmd()
             .args(["run", "--deterministic=5", "--image", &image, "--dir"])
             .arg(format!("{host}::/new/mount"))
             .arg("--save-fs")
@@ -682,7 +684,7 @@ fn deterministic_mount_points_leave_byte_identical_tars_sequentially_and_in_para
         assert_eq!(o.stdout, b"made mount\n");
         std::fs::read(out).unwrap()
     };
-    let program = Program::from_file(sh()).unwrap();
+    let program = common::program_file(sh());
     let library = |out: PathBuf| {
         let o = Sandbox::builder()
             .deterministic(5)
@@ -750,7 +752,7 @@ fn a_deterministic_run_sees_no_wall_clock_time() {
         .args(["write", "/etc/new", "n", ";", "rm", "/etc/b"])
         .build()
         .unwrap()
-        .run(&Program::from_file(sh()).unwrap())
+        .run(&common::program_file(sh()))
         .unwrap();
     assert_eq!(o.status, Status::Exited(0));
     // Every change time: from an image, the virtual clock, never the wall clock. (Host

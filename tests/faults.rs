@@ -3,10 +3,13 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use strata::runtime::WasiEnv;
-use strata::sandbox::{Program, Sandbox};
+use strata::sandbox::Sandbox;
 use strata::vfs::{Errno, Vfs};
 use strata::wasi::faults::Fault;
 
@@ -15,7 +18,7 @@ fn repo(p: &str) -> PathBuf {
 }
 
 fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
+    strata_cmd()
         .args(args)
         .output()
         .expect("the strata binary runs")
@@ -200,7 +203,7 @@ fn library_builders_inject_the_same_faults_every_run() {
     assert_eq!(run.ctx.faults.seen(), &[3]);
 
     // SandboxBuilder: counted afresh in each run, so every run is the same.
-    let program = Program::from_bytes(WRITER.as_bytes()).unwrap();
+    let program = common::program_bytes(WRITER.as_bytes());
     let sandbox = Sandbox::builder()
         .fault(Fault::parse("write:/*.log:2+:short=0").unwrap())
         .fault(Fault::parse("write:*:1:EIO").unwrap())
@@ -215,7 +218,7 @@ fn library_builders_inject_the_same_faults_every_run() {
     }
 
     // cat over a sandbox: the same faults, byte-identical outcomes.
-    let cat = Program::from_file(repo("tests/programs/wasm/cat.wasm")).unwrap();
+    let cat = common::program_file(repo("tests/programs/wasm/cat.wasm"));
     let sandbox = Sandbox::builder()
         .file("/a.txt", "alpha\n")
         .file("/b.txt", "beta\n")

@@ -3,8 +3,10 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::path::Path;
-use std::process::Command;
 
 #[test]
 fn committed_images_match_their_sources() {
@@ -18,7 +20,7 @@ fn committed_images_match_their_sources() {
         }
         let name = dir.file_name().unwrap().to_str().unwrap().to_string();
         let out = t.path().join(format!("{name}.tar"));
-        let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        let o = strata_cmd()
             .args([
                 "image",
                 "build",
@@ -44,12 +46,7 @@ fn committed_images_match_their_sources() {
 #[test]
 fn image_subcommands() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fs-images");
-    let strata = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let strata = |args: &[&str]| strata_cmd().args(args).output().unwrap();
     let demo = root.join("demo.tar");
     let base = root.join("base.tar");
     let o = strata(&["image", "cat", demo.to_str().unwrap(), "/etc/hostname"]);

@@ -5,10 +5,13 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
-use strata::image::{LoadOptions, load_path};
-use strata::sandbox::{Program, Sandbox};
+use strata::image::{ExportOptions, LoadOptions, export_memfs, load_path};
+use strata::sandbox::Sandbox;
+use strata::vfs::memfs::ROOT_INO;
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -18,10 +21,10 @@ fn repo(path: &str) -> std::path::PathBuf {
 fn cat_prints_os_release_from_the_base_image() {
     // Load the image once; it is shared (never copied) by every sandbox built on it.
     let image = Arc::new(load_path(repo("fs-images/base.tar"), &LoadOptions::default()).unwrap());
-    let program = Program::from_file(repo("tests/programs/wasm/cat.wasm")).unwrap();
+    let program = common::program_file(repo("tests/programs/wasm/cat.wasm"));
 
     let sandbox = Sandbox::builder()
-        .image(image)
+        .image(image.clone())
         .args(["/etc/os-release", "/etc/missing"])
         .deterministic(1)
         .build()
@@ -35,9 +38,21 @@ fn cat_prints_os_release_from_the_base_image() {
     );
     assert_eq!(outcome.exit_code(), Some(1), "cat reports the missing file");
     assert!(String::from_utf8_lossy(&outcome.stderr).starts_with("cat: /etc/missing: "));
-    // The image is untouched and the run wrote nothing.
+    // The run wrote nothing: the whole filesystem it left is the image, byte for byte as a
+    // tar (every path, type, content, link, mode and time), and its diff holds no change.
     assert_eq!(outcome.read("/etc/os-release").unwrap(), golden);
-    let mut top = outcome.list("/").unwrap();
-    top.sort();
-    assert_eq!(top, ["etc", "home", "tmp", "usr"]);
+    let image_tar =
+        export_memfs(&image.fs, ROOT_INO, Vec::new(), &ExportOptions::default()).unwrap();
+    assert!(
+        outcome.export_tar().unwrap() == image_tar,
+        "the filesystem the run left differs from the image"
+    );
+    let diff = outcome.diff_tar().unwrap();
+    let changed: Vec<String> = tar::Archive::new(&diff[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .filter(|p| p != "./")
+        .collect();
+    assert!(changed.is_empty(), "the run changed {changed:?}");
 }

@@ -1391,20 +1391,29 @@ fn export_vfs_subtree_through_mounts() {
     assert!(export_vfs(&vfs, f, Vec::new(), &ExportOptions::default()).is_err());
 }
 
+/// GNU tar, which the tests that read or write archives with an independent tool need:
+/// missing, they fail (`.ci/run` installs it), never pass without checking anything.
+fn gnu_tar() -> std::process::Command {
+    let out = std::process::Command::new("tar")
+        .arg("--version")
+        .output()
+        .expect("GNU tar is needed by this test (Debian: apt-get install tar)");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("GNU tar"),
+        "`tar` is not GNU tar, which this test needs: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::process::Command::new("tar")
+}
+
 #[test]
 fn export_is_readable_by_gnu_tar() {
-    let Ok(out) = std::process::Command::new("tar").arg("--version").output() else {
-        return;
-    };
-    if !String::from_utf8_lossy(&out.stdout).contains("GNU tar") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let tar_path = dir.path().join("x.tar");
     std::fs::write(&tar_path, export_bytes(&sample_tree())).unwrap();
     let into = dir.path().join("out");
     std::fs::create_dir(&into).unwrap();
-    let st = std::process::Command::new("tar")
+    let st = gnu_tar()
         .arg("-xf")
         .arg(&tar_path)
         .arg("-C")
@@ -1613,51 +1622,144 @@ fn paths_that_cannot_be_mapped_are_read_as_streams() {
     }
 }
 
+/// What `tar --format FORMAT` makes of `src`, loaded by strata.
+fn gnu_tar_image(
+    src: &std::path::Path,
+    format: &str,
+    out: &std::path::Path,
+) -> Result<MemFs, String> {
+    let tar_path = out.join(format!("{format}.tar"));
+    let o = gnu_tar()
+        .args(["--format", format, "--sort=name", "-C"])
+        .arg(src)
+        .arg("-cf")
+        .arg(&tar_path)
+        .arg(".")
+        .output()
+        .unwrap();
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    Ok(load_path(&tar_path, &LoadOptions::default()).unwrap().fs)
+}
+
+/// The metadata GNU tar records in every format: permission bits and whole-second mtime.
+fn assert_meta(fs: &MemFs, path: &str, mode: u32, mtime_s: u64, format: &str) {
+    let st = fs.stat(ino(fs, path)).unwrap();
+    assert_eq!(st.mode & 0o7777, mode, "{format}: mode of {path}");
+    assert_eq!(
+        st.mtim / 1_000_000_000,
+        mtime_s,
+        "{format}: mtime of {path}"
+    );
+}
+
 #[test]
 fn archives_written_by_gnu_tar_in_every_format() {
     use std::os::unix::fs::{PermissionsExt, symlink};
-    let Ok(out) = std::process::Command::new("tar").arg("--version").output() else {
-        return;
+    let set_mtime = |p: &std::path::Path, s: u64| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        std::fs::File::open(p).unwrap().set_modified(t).unwrap();
     };
-    if !String::from_utf8_lossy(&out.stdout).contains("GNU tar") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    let long_dir = src.join("l".repeat(90)).join("m".repeat(90));
+    // A tree every format can hold: names under 100 bytes (ustar also takes a 150-byte path
+    // in its prefix field, v7 does not), a regular file, an executable and a hard link to
+    // it, a symlink, an empty directory, with modes and times to check.
+    let short = dir.path().join("short");
+    std::fs::create_dir_all(short.join("sub/empty")).unwrap();
+    std::fs::write(short.join("sub/file"), b"contents\n").unwrap();
+    std::fs::set_permissions(
+        short.join("sub/file"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    std::fs::write(short.join("exec"), b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(short.join("exec"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::hard_link(short.join("exec"), short.join("exec-link")).unwrap();
+    symlink("sub/file", short.join("sym")).unwrap();
+    set_mtime(&short.join("sub/file"), 1_234_567_890);
+    set_mtime(&short.join("exec"), 1_000_000_000);
+    std::fs::set_permissions(
+        short.join("sub/empty"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    set_mtime(&short.join("sub/empty"), 1_500_000_000);
+    for format in ["gnu", "oldgnu", "pax", "ustar", "v7"] {
+        let fs =
+            gnu_tar_image(&short, format, dir.path()).unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(content(&fs, "sub/file"), b"contents\n", "{format}");
+        assert_meta(&fs, "sub/file", 0o640, 1_234_567_890, format);
+        assert_eq!(content(&fs, "exec"), b"#!/bin/sh\n", "{format}");
+        assert_meta(&fs, "exec", 0o755, 1_000_000_000, format);
+        assert_eq!(
+            ino(&fs, "exec-link"),
+            ino(&fs, "exec"),
+            "{format}: hard link"
+        );
+        assert_eq!(kind(&fs, "sym"), FileType::SymbolicLink, "{format}");
+        assert_eq!(
+            &*fs.readlink(ino(&fs, "sym")).unwrap(),
+            "sub/file",
+            "{format}"
+        );
+        assert_eq!(kind(&fs, "sub/empty"), FileType::Directory, "{format}");
+        assert_meta(&fs, "sub/empty", 0o700, 1_500_000_000, format);
+        let mut names: Vec<String> = listing(&fs)
+            .iter()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "/",
+                "/exec",
+                "/exec-link",
+                "/sub",
+                "/sub/empty",
+                "/sub/file",
+                "/sym"
+            ],
+            "{format}: nothing more, nothing less"
+        );
+    }
+    // Long names: GNU long-name members (gnu, oldgnu) and pax records hold them; ustar and v7
+    // cannot, and GNU tar refuses to write them.
+    let long = dir.path().join("long");
+    let long_dir = long.join("l".repeat(90)).join("m".repeat(90));
     std::fs::create_dir_all(&long_dir).unwrap();
     std::fs::write(long_dir.join("n".repeat(120)), b"long").unwrap();
-    std::fs::write(src.join("exec"), b"#!/bin/sh\n").unwrap();
-    std::fs::set_permissions(src.join("exec"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::hard_link(src.join("exec"), src.join("exec-link")).unwrap();
-    symlink("exec", src.join("sym")).unwrap();
-    symlink("t".repeat(130), src.join("long-sym")).unwrap();
-    std::fs::create_dir(src.join("empty")).unwrap();
-    for format in ["gnu", "oldgnu", "pax", "ustar", "v7"] {
-        let tar_path = dir.path().join(format!("{format}.tar"));
-        let out = std::process::Command::new("tar")
-            .args(["--format", format, "-C"])
-            .arg(&src)
-            .arg("-cf")
-            .arg(&tar_path)
-            .arg(".")
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            // ustar and v7 cannot hold every name above, and GNU tar refuses to write them.
-            assert!(matches!(format, "ustar" | "v7"), "{format}: {out:?}");
-            continue;
-        }
-        let img = load_path(&tar_path, &LoadOptions::default()).unwrap();
-        let fs = &img.fs;
-        let long = format!("{}/{}/{}", "l".repeat(90), "m".repeat(90), "n".repeat(120));
-        assert_eq!(content(fs, &long), b"long", "{format}");
-        assert_eq!(fs.stat(ino(fs, "exec")).unwrap().mode, 0o755);
-        assert_eq!(ino(fs, "exec-link"), ino(fs, "exec"), "{format}");
-        assert_eq!(&*fs.readlink(ino(fs, "sym")).unwrap(), "exec");
-        assert_eq!(*fs.readlink(ino(fs, "long-sym")).unwrap(), "t".repeat(130));
-        assert_eq!(kind(fs, "empty"), FileType::Directory, "{format}");
+    set_mtime(&long_dir.join("n".repeat(120)), 1_111_111_111);
+    symlink("t".repeat(130), long.join("long-sym")).unwrap();
+    let long_path = format!("{}/{}/{}", "l".repeat(90), "m".repeat(90), "n".repeat(120));
+    for format in ["gnu", "oldgnu", "pax"] {
+        let fs =
+            gnu_tar_image(&long, format, dir.path()).unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(content(&fs, &long_path), b"long", "{format}");
+        assert_meta(&fs, &long_path, 0o644, 1_111_111_111, format);
+        assert_eq!(
+            *fs.readlink(ino(&fs, "long-sym")).unwrap(),
+            "t".repeat(130),
+            "{format}"
+        );
     }
+    for format in ["ustar", "v7"] {
+        assert!(
+            gnu_tar_image(&long, format, dir.path()).is_err(),
+            "{format} holds a 300-byte name"
+        );
+    }
+    // ustar's prefix field: a 150-byte path whose last component is short.
+    let prefixed = dir.path().join("prefixed");
+    let deep = prefixed.join("p".repeat(70)).join("q".repeat(70));
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("f"), b"prefix").unwrap();
+    let fs = gnu_tar_image(&prefixed, "ustar", dir.path()).unwrap();
+    assert_eq!(
+        content(&fs, &format!("{}/{}/f", "p".repeat(70), "q".repeat(70))),
+        b"prefix"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,9 +5,12 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use strata::image::{LoadOptions, load_bytes, stack};
 use strata::vfs::{Errno, FileData, MemFs, OpenOptions, SetTime, SystemClock, Vfs};
@@ -68,7 +71,7 @@ fn cat() -> PathBuf {
 }
 
 fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
+    strata_cmd()
         .args(args)
         .output()
         .expect("the strata binary runs")
@@ -78,6 +81,37 @@ fn put(dir: &Path, name: &str, data: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, data).unwrap();
     p.to_str().unwrap().to_string()
+}
+
+/// One tar member: path, type, mode, mtime, owner (uid, gid), contents (or link target).
+type Member = (String, char, u32, u64, (u64, u64), Vec<u8>);
+
+/// Every member of a tar, in archive order, with what it holds.
+fn contents(data: &[u8]) -> Vec<Member> {
+    use std::io::Read;
+    tar::Archive::new(data)
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let h = e.header().clone();
+            let mut body = Vec::new();
+            e.read_to_end(&mut body).unwrap();
+            if let Some(link) = e.link_name_bytes() {
+                body.extend_from_slice(b" -> ");
+                body.extend_from_slice(&link);
+            }
+            (
+                path,
+                h.entry_type().as_byte() as char,
+                h.mode().unwrap(),
+                h.mtime().unwrap(),
+                (h.uid().unwrap(), h.gid().unwrap()),
+                body,
+            )
+        })
+        .collect()
 }
 
 /// Member names of a tar, in archive order.
@@ -217,6 +251,7 @@ fn save_diff_holds_changes_and_whiteouts_only() {
     let diff = t.path().join("diff.tar");
     let o = strata(&[
         "run",
+        "--deterministic",
         "--image",
         &base,
         "--save-diff",
@@ -234,11 +269,25 @@ fn save_diff_holds_changes_and_whiteouts_only() {
         members(&data),
         ["./", "etc/", "etc/.wh.a", "tmp/", "tmp/new.txt"]
     );
+    let diff_contents = contents(&data);
+    let whiteout = &diff_contents[2];
+    assert_eq!(
+        (whiteout.1, whiteout.5.as_slice()),
+        ('0', &b""[..]),
+        "an empty file"
+    );
+    let new = &diff_contents[4];
+    assert_eq!(
+        (new.1, new.5.as_slice()),
+        ('0', &b"data"[..]),
+        "the file the run wrote"
+    );
 
     // The diff applied as a layer over the base gives the run's final tree.
     let full = t.path().join("full.tar");
     let o = strata(&[
         "run",
+        "--deterministic",
         "--image",
         &base,
         "--save-fs",
@@ -251,6 +300,7 @@ fn save_diff_holds_changes_and_whiteouts_only() {
     let diff_s = diff.to_str().unwrap();
     let o = strata(&[
         "run",
+        "--deterministic",
         "--image",
         &base,
         "--image",
@@ -261,9 +311,11 @@ fn save_diff_holds_changes_and_whiteouts_only() {
         "/tmp/new.txt",
     ]);
     assert_eq!(o.stdout, b"data");
+    // The same tree: every member with its type, mode, time, owner and contents (the runs are
+    // deterministic, so the diff run and the full run wrote at the same virtual times).
     assert_eq!(
-        members(&std::fs::read(&layered).unwrap()),
-        members(&std::fs::read(&full).unwrap())
+        contents(&std::fs::read(&layered).unwrap()),
+        contents(&std::fs::read(&full).unwrap())
     );
 }
 

@@ -5,14 +5,17 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 use strata::runtime::{Error, WasiEnv, engine_for};
-use strata::sandbox::{Program, Sandbox, Status};
+use strata::sandbox::{Sandbox, Status};
 
 fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
+    strata_cmd()
         .args(args)
         .output()
         .expect("the strata binary runs")
@@ -117,7 +120,9 @@ const PRINT_FOREVER: &str = r#"(module
 #[allow(clippy::zombie_processes)] // reaped by wait4, not Child::wait
 fn run_measured(args: &[&str]) -> (Option<i32>, u64, String) {
     use std::io::Read;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+    // The cache directory must outlive the child.
+    let mut cmd = strata_cmd();
+    let mut child = cmd
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -276,7 +281,7 @@ fn fuel_is_deterministic() {
 
 #[test]
 fn sandbox_limits_and_the_metered_module_cache() {
-    let program = Program::from_bytes(INFINITE_LOOP.as_bytes()).unwrap();
+    let program = common::program_bytes(INFINITE_LOOP.as_bytes());
     let fuelled = Sandbox::builder().fuel(10_000).build().unwrap();
     for _ in 0..2 {
         assert_eq!(
@@ -294,7 +299,7 @@ fn sandbox_limits_and_the_metered_module_cache() {
     );
     // The unmetered module is still the cached one; a run without limits on time is not
     // stopped by fuel.
-    let writer = Program::from_bytes(ENDLESS_WRITER.as_bytes()).unwrap();
+    let writer = common::program_bytes(ENDLESS_WRITER.as_bytes());
     let small = Sandbox::builder()
         .file("/etc/motd", vec![1u8; 4 << 20])
         .max_memory(1 << 20)
@@ -353,7 +358,7 @@ const STDOUT_FLOOD: &str = r#"(module
 
 #[test]
 fn linear_memory_growth_counts_against_the_memory_budget() {
-    let program = Program::from_bytes(GROW_BOMB).unwrap();
+    let program = common::program_bytes(GROW_BOMB);
     // 8 MiB: the first page and 7 grows of 16 pages fit (113 pages), the 8th does not.
     let sandbox = Sandbox::builder().max_memory(8 << 20).build().unwrap();
     assert_eq!(sandbox.run(&program).unwrap().status, Status::Exited(7));
@@ -369,7 +374,7 @@ fn linear_memory_growth_counts_against_the_memory_budget() {
     let t = tempfile::tempdir().unwrap();
     let m = t.path().join("grow.wat");
     std::fs::write(&m, GROW_BOMB).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+    let out = strata_cmd()
         .args(["run", "--max-memory", "8M"])
         .arg(&m)
         .env("STRATA_CACHE_DIR", t.path().join("cache"))
@@ -380,7 +385,7 @@ fn linear_memory_growth_counts_against_the_memory_budget() {
 
 #[test]
 fn captured_output_counts_against_the_memory_budget() {
-    let program = Program::from_bytes(STDOUT_FLOOD).unwrap();
+    let program = common::program_bytes(STDOUT_FLOOD);
     let o = Sandbox::builder()
         .max_memory(8 << 20)
         .build()

@@ -4,6 +4,9 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::path::Path;
 use std::process::Command;
 use strata::sandbox::{CacheOutcome, CachePolicy, Program, ProgramOptions, Sandbox, Status};
@@ -112,7 +115,7 @@ fn the_default_policy_honours_strata_cache_dir() {
     std::fs::write(&module, &wat).unwrap();
     let cache = t.path().join("c");
     // In a child process, so the variable does not leak into other tests of this one.
-    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+    let child = strata_cmd()
         .arg("run")
         .arg(&module)
         .env("STRATA_CACHE_DIR", &cache)
@@ -128,7 +131,7 @@ fn strata_cache_shows_prunes_and_cleans() {
     let t = tempfile::tempdir().unwrap();
     let cache = t.path().join("c");
     let strata = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        let o = strata_cmd()
             .args(args)
             .env("STRATA_CACHE_DIR", &cache)
             .output()
@@ -143,7 +146,7 @@ fn strata_cache_shows_prunes_and_cleans() {
             big_module(8).replace("(i32.const 10)", &format!("(i32.const {n})")),
         )
         .unwrap();
-        Command::new(env!("CARGO_BIN_EXE_strata"))
+        strata_cmd()
             .arg("run")
             .arg(&m)
             .env("STRATA_CACHE_DIR", &cache)

@@ -6,8 +6,11 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+use common::strata_cmd;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use strata::runtime::{RunOutcome, WasiEnv, WasiEnvBuilder};
 use strata::vfs::{FileData, SystemClock, Vfs};
@@ -70,7 +73,7 @@ fn assert_lib_ok(name: &str, builder: WasiEnvBuilder) -> RunOutcome {
 }
 
 fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
+    strata_cmd()
         .args(args)
         .output()
         .expect("the strata binary runs")

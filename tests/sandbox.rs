@@ -3,16 +3,17 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use strata::image::{Image, LoadOptions, load_bytes};
 use strata::sandbox::{Program, Sandbox};
 
 fn program(name: &str) -> Program {
-    Program::from_file(
+    common::program_file(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/wasm/{name}.wasm")),
     )
-    .unwrap()
 }
 
 fn image(files: usize, size: usize) -> Arc<Image> {
@@ -84,64 +85,97 @@ fn deterministic_runs_are_byte_identical_even_in_parallel() {
     );
 }
 
+/// `sh` (tests/programs/src/bin/sh.rs), which exits 1 if any of its commands fails.
+fn sh() -> Program {
+    program("sh")
+}
+
+/// What every run of `LEAK_SCRIPT` prints when it starts from the prepared tree: anything a
+/// previous run created, changed or deleted would change a line, or make a command fail.
+const LEAK_EXPECTED: &str = "data etc\nhi\nimage a\nimage b\na\n";
+
+/// Reads what the prepared tree holds, then changes every kind of thing: appends to a file
+/// given with `.file` and to an image file, creates a directory and a file, deletes an image
+/// file. `mkdir` fails if the directory is already there, `rm` if the file is already gone.
+fn leak_script(tag: &str) -> Vec<String> {
+    let script = format!(
+        "ls / ; cat /etc/motd ; cat /data/a ; cat /data/b ; append /etc/motd {tag} ; \
+         append /data/a {tag} ; mkdir /made ; write /made/by {tag} ; rm /data/b ; ls /data"
+    );
+    script.split(' ').map(str::to_string).collect()
+}
+
+fn leak_sandbox(tag: &str) -> Sandbox {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [("data/a", "image a\n"), ("data/b", "image b\n")] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data.as_bytes()).unwrap();
+    }
+    let img = load_bytes(b.into_inner().unwrap().into(), &LoadOptions::default()).unwrap();
+    Sandbox::builder()
+        .image(Arc::new(img))
+        .file("/etc/motd", "hi\n")
+        .args(leak_script(tag))
+        .build()
+        .unwrap()
+}
+
+fn assert_fresh(o: &strata::sandbox::Outcome, tag: &str, run: &str) {
+    assert_eq!(
+        (
+            o.exit_code(),
+            String::from_utf8_lossy(&o.stdout).as_ref(),
+            String::from_utf8_lossy(&o.stderr).as_ref()
+        ),
+        (Some(0), LEAK_EXPECTED, ""),
+        "{run} did not start from the prepared tree"
+    );
+    // And it left exactly its own changes.
+    assert_eq!(
+        o.read("/etc/motd").unwrap(),
+        format!("hi\n{tag}").as_bytes()
+    );
+    assert_eq!(
+        o.read("/data/a").unwrap(),
+        format!("image a\n{tag}").as_bytes()
+    );
+    assert_eq!(o.read("/made/by").unwrap(), tag.as_bytes());
+    assert!(o.read("/data/b").is_err(), "{run}: /data/b deleted");
+}
+
 #[test]
 fn runs_do_not_see_each_other() {
-    let p = program("determinism");
-    let sandbox = Sandbox::builder().file("/etc/motd", "hi").build().unwrap();
+    let p = sh();
+    let sandbox = Arc::new(leak_sandbox("first"));
+    // Sequential runs: each sees the prepared tree, whatever the one before it did.
     let a = sandbox.run(&p).unwrap();
-    assert_eq!(a.read("/file0").unwrap(), b"contents 0\n");
-    assert_eq!(a.read("/etc/motd").unwrap(), b"hi");
-    let mut names = a.list("/").unwrap();
-    names.sort();
-    assert_eq!(names, ["dir", "etc", "file0", "file1", "file3", "file4"]);
-    // A second run starts from the prepared tree again: file2 exists until it deletes it,
-    // and nothing of the first run is there.
+    assert_fresh(&a, "first", "run 1");
     let b = sandbox.run(&p).unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&b.stdout).matches("file0:").count(),
-        1
-    );
-    assert!(b.read("/nope").is_err());
-}
-
-/// Resident set size of this process, bytes.
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
-#[test]
-fn a_thousand_sandboxes_share_one_image() {
-    const SIZE: usize = 50 << 20;
-    let img = image(500, SIZE / 500);
-    let before = rss();
-    let p = program("determinism");
-    let mut outcomes = Vec::new();
-    for i in 0..1000 {
-        let s = Sandbox::builder()
-            .image(img.clone())
-            .args([format!("{i}")])
-            .build()
-            .unwrap();
-        let o = s.run(&p).unwrap();
-        assert_eq!(o.exit_code(), Some(0));
-        // Each keeps its filesystem (image fork + what it wrote) alive.
-        outcomes.push((s, o));
-    }
-    let grown = rss().saturating_sub(before);
-    eprintln!(
-        "1000 sandboxes over a 50 MiB image: RSS grew {} KiB",
-        grown >> 10
-    );
-    assert!(
-        grown < 2 * SIZE as u64,
-        "1000 sandboxes over a 50 MiB image grew RSS by {} MiB",
-        grown >> 20
-    );
-    assert_eq!(
-        outcomes[999].1.read("/data/f0499").unwrap().len(),
-        SIZE / 500
+    assert_fresh(&b, "first", "run 2");
+    // Parallel runs, while the first two outcomes (and their filesystems) are alive.
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let (s, p) = (sandbox.clone(), p.clone());
+            std::thread::spawn(move || {
+                let o = s.run(&p).unwrap();
+                assert_fresh(&o, "first", &format!("parallel run {i}"));
+                o
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    // Later runs did not change what an earlier outcome holds: each file was appended once.
+    assert_fresh(&a, "first", "run 1, after the others");
+    assert_eq!(outcomes.len(), 4);
+    // Another sandbox over an equal image and the same file is independent of this one.
+    let other = leak_sandbox("other");
+    assert_fresh(&other.run(&p).unwrap(), "other", "the other sandbox's run");
+    assert_fresh(
+        &sandbox.run(&p).unwrap(),
+        "first",
+        "run after the other sandbox",
     );
 }
 

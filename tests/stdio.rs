@@ -12,12 +12,15 @@
 
 #![cfg(all(feature = "runtime", target_os = "linux"))]
 
+mod common;
+use common::strata_cmd;
+
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use strata::sandbox::{Program, Sandbox, Status, Stdin, Stream};
+use std::process::Stdio;
+use strata::sandbox::{Sandbox, Status, Stdin, Stream};
 
 const TTY: &str = "CHARACTER_DEVICE";
 const FILE: &str = "REGULAR_FILE";
@@ -121,7 +124,8 @@ fn cli(
             End::DevNull => Stdio::null(),
         }
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+    let mut cmd = strata_cmd();
+    let mut child = cmd
         .arg("run")
         .args(flags)
         .arg(module())
@@ -239,7 +243,7 @@ fn the_cli_tells_the_guest_what_each_stream_really_is() {
 }
 
 fn run(sandbox: strata::sandbox::SandboxBuilder, args: &[&str]) -> String {
-    let program = Program::from_file(module()).unwrap();
+    let program = common::program_file(module());
     let o = sandbox
         .args(args.iter().copied())
         .build()

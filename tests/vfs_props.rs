@@ -7,10 +7,12 @@
 //!    no operation from the base changes anything outside it;
 //! b. differential: the same tree materialised in a temporary directory, the same path
 //!    resolved by Linux's `openat2(O_PATH, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`; both
-//!    must agree on the outcome and on the file reached;
+//!    must agree on the outcome and on the file reached; and image-style trees (absolute
+//!    symlinks resolving from the root) against `RESOLVE_IN_ROOT`;
 //! c. model: random sequences of operations applied to the vfs and to a real directory
-//!    (through `openat2` beneath it and `*at` calls), comparing every result and, at the end,
-//!    the whole tree.
+//!    (through `openat2` beneath it and `*at` calls; hard links through `/proc/self/fd`, which
+//!    needs no privilege, so every sequence keeps its links), comparing every result and, at
+//!    the end, the whole tree.
 //!
 //! Known, documented differences between the kernel and WASI/strata, mapped explicitly in
 //! `wasi_errno` and `expected_without_kernel`:
@@ -101,6 +103,7 @@ mod kernel {
     }
     const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
     const RESOLVE_BENEATH: u64 = 0x08;
+    const RESOLVE_IN_ROOT: u64 = 0x10;
 
     pub fn errno() -> i32 {
         std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -109,6 +112,22 @@ mod kernel {
     /// `openat2(dir, path, flags | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`,
     /// retrying `EAGAIN` (a rename or mount elsewhere on the system raced with `..`).
     pub fn openat2(dir: RawFd, path: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, i32> {
+        openat2_resolve(dir, path, flags, mode, RESOLVE_BENEATH)
+    }
+
+    /// `openat2(dir, path, flags | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: `dir`
+    /// is the root (absolute symlinks and `..` at it stay there), as for image trees.
+    pub fn openat2_in_root(dir: RawFd, path: &[u8], flags: i32) -> Result<OwnedFd, i32> {
+        openat2_resolve(dir, path, flags, 0, RESOLVE_IN_ROOT)
+    }
+
+    fn openat2_resolve(
+        dir: RawFd,
+        path: &[u8],
+        flags: i32,
+        mode: u32,
+        resolve: u64,
+    ) -> Result<OwnedFd, i32> {
         let c = CString::new(path).expect("paths passed to the kernel hold no NUL");
         let how = OpenHow {
             flags: (flags | libc::O_CLOEXEC) as u64,
@@ -117,7 +136,7 @@ mod kernel {
             } else {
                 0
             },
-            resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+            resolve: resolve | RESOLVE_NO_MAGICLINKS,
         };
         for _ in 0..10_000 {
             // SAFETY: a valid C string and a valid open_how of the size passed.
@@ -234,16 +253,22 @@ const LONG_NAME: usize = 255;
 
 /// Entry names in trees; index 6 is a name of exactly NAME_MAX bytes.
 fn tree_name(i: usize) -> String {
+    tree_name_ref(i).to_string()
+}
+
+fn tree_name_ref(i: usize) -> &'static str {
+    static LONG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| "l".repeat(LONG_NAME));
     match i {
-        0 => "a".into(),
-        1 => "b".into(),
-        2 => "c".into(),
-        3 => "é".into(),
-        4 => "..a".into(),
-        5 => ".h".into(),
-        _ => "l".repeat(LONG_NAME),
+        0 => "a",
+        1 => "b",
+        2 => "c",
+        3 => "é",
+        4 => "..a",
+        5 => ".h",
+        _ => &LONG,
     }
 }
+
 const TREE_NAMES: usize = 7;
 
 #[derive(Clone, Debug)]
@@ -404,6 +429,12 @@ struct Built {
 /// Builds `tree`; with `mounts`, its marked directories get filesystems mounted on them and
 /// its image flags take effect (absolute symlinks resolving from the namespace root).
 fn build_vfs(tree: &Tree, mounts: bool) -> Built {
+    build_vfs_with(tree, mounts, mounts && tree.image_root)
+}
+
+/// As `build_vfs`, the root filesystem resolving absolute symlinks from the root when
+/// `image_root` (whatever `mounts` says).
+fn build_vfs_with(tree: &Tree, mounts: bool, image_root: bool) -> Built {
     let new_fs = |image: bool| {
         let policy = if image {
             AbsoluteSymlinks::InRoot
@@ -412,7 +443,7 @@ fn build_vfs(tree: &Tree, mounts: bool) -> Built {
         };
         MemFs::new(0, clock()).with_absolute_symlinks(policy)
     };
-    let mut v = Vfs::with_root(new_fs(mounts && tree.image_root), clock());
+    let mut v = Vfs::with_root(new_fs(image_root), clock());
     let mut ids = vec![v.root()];
     let mut index = HashMap::from([(v.root(), 0)]);
     for (i, n) in tree.nodes.iter().enumerate().skip(1) {
@@ -889,12 +920,21 @@ fn readdir_cookies_are_stable_under_changes() {
 
 /// Creates `tree` under `dir`; returns host inode -> node index.
 fn materialise(tree: &Tree, dir: &Path) -> HashMap<u64, usize> {
+    materialise_with(tree, dir, false)
+}
+
+/// As `materialise`; with `cut_absolute`, every absolute symlink is made a dangling relative
+/// one instead, so a walk that meets one stops there (`ENOENT`) rather than leaving.
+fn materialise_with(tree: &Tree, dir: &Path, cut_absolute: bool) -> HashMap<u64, usize> {
     let mut map = HashMap::from([(std::fs::metadata(dir).unwrap().ino(), 0)]);
     for (i, n) in tree.nodes.iter().enumerate().skip(1) {
         let path = dir.join(tree.path(i));
         match &n.kind {
             Kind::Dir { .. } => std::fs::create_dir(&path).unwrap(),
             Kind::File => std::fs::write(&path, format!("node{i}")).unwrap(),
+            Kind::Link(target) if cut_absolute && target.starts_with('/') => {
+                std::os::unix::fs::symlink("absolute-link-cut-here", &path).unwrap()
+            }
             Kind::Link(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
         }
         map.insert(std::fs::symlink_metadata(&path).unwrap().ino(), i);
@@ -958,6 +998,158 @@ fn resolution_agrees_with_openat2() {
         }
         Ok(())
     });
+}
+
+/// Image-style trees (absolute symlinks resolve from the namespace root) against Linux's
+/// `RESOLVE_IN_ROOT`, the rule strata's in-root mode is named after. Strata resolves `PATH`
+/// from `BASE`: `..` may not climb above `BASE` until an absolute link has sent the walk to
+/// the root, where `..` stays at the root; after such a link the walk must end inside `BASE`
+/// (else `EPERM`). The kernel says which case a path is, on two host copies of the tree:
+///
+/// - `RESOLVE_BENEATH` from `BASE` on a copy whose absolute links are cut (dangling) walks
+///   the same steps until the first absolute link, where it stops: its `EXDEV` means the
+///   walk climbed above `BASE` first, so strata must say `EPERM`;
+/// - else `RESOLVE_BENEATH` on the real copy: anything but `EXDEV` means no absolute link
+///   was followed and strata must give exactly that result;
+/// - else an absolute link was followed, and `RESOLVE_IN_ROOT` of `BASE/PATH` from the root
+///   walks what strata walks: strata's result is the kernel's when it lies inside `BASE`,
+///   `EPERM` when outside; an error is the kernel's (or `EPERM`, failing outside `BASE`).
+#[test]
+fn image_resolution_agrees_with_openat2_in_root() {
+    if !kernel::has_openat2() {
+        eprintln!(
+            "SKIPPED image_resolution_agrees_with_openat2_in_root: the kernel has no openat2"
+        );
+        return;
+    }
+    // More absolute links than the general trees have, into names the trees hold.
+    let abs_target = (
+        prop::collection::vec(0..TREE_NAMES, 0..4),
+        prop::collection::vec(prop::bool::weighted(0.2), 4),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(names, up, slash)| {
+            let mut t = String::new();
+            for (i, &n) in names.iter().enumerate() {
+                t.push('/');
+                t.push_str(if up[i] { ".." } else { tree_name_ref(n) });
+            }
+            if t.is_empty() || slash {
+                t.push('/');
+            }
+            t
+        });
+    let strategy = (
+        tree_strategy(24),
+        prop::collection::vec((any::<Index>(), abs_target), 2..10),
+        any::<Index>(),
+        prop::collection::vec(path_strategy(), 1..8),
+    );
+    let counts = std::sync::Mutex::new(BTreeMap::<&str, u64>::new());
+    run(strategy, |(mut tree, abs, base, paths)| {
+        let links: Vec<usize> = (0..tree.nodes.len())
+            .filter(|&i| matches!(tree.nodes[i].kind, Kind::Link(_)))
+            .collect();
+        for (i, target) in abs {
+            if !links.is_empty() {
+                tree.nodes[links[i.index(links.len())]].kind = Kind::Link(target);
+            }
+        }
+        let b = build_vfs_with(&tree, false, true);
+        let (real, cut) = (scratch_dir(), scratch_dir());
+        let host = materialise(&tree, real.path());
+        materialise_with(&tree, cut.path(), true);
+        let root_fd = open_dir(real.path());
+        let dirs = tree.dirs();
+        let base_index = dirs[base.index(dirs.len())];
+        let base_path = tree.path(base_index);
+        let base_fd = open_dir(&real.path().join(&base_path));
+        let cut_base_fd = open_dir(&cut.path().join(&base_path));
+        let base = b.ids[base_index];
+        let inside = |mut i: usize| loop {
+            if i == base_index {
+                break true;
+            }
+            if i == 0 {
+                break false;
+            }
+            i = tree.nodes[i].parent;
+        };
+        for p in &paths {
+            for follow in [true, false] {
+                let ours = b.v.lookup(base, p, follow).map(|id| b.index[&id]);
+                if let Some(e) = expected_without_kernel(p) {
+                    prop_assert_eq!(ours, Err(e), "{:?}", p);
+                    continue;
+                }
+                let flags = libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW };
+                let beneath = |fd: &OwnedFd| {
+                    kernel::openat2(fd.as_raw_fd(), p, flags, 0).map(|fd| kernel::fstat(&fd).st_ino)
+                };
+                let what = |case: &str, theirs: &dyn std::fmt::Debug| {
+                    format!(
+                        "{case}: path {:?} from {:?}, follow {}: strata {:?}, kernel {:?}",
+                        String::from_utf8_lossy(p),
+                        base_path,
+                        follow,
+                        ours,
+                        theirs
+                    )
+                };
+                let case = if beneath(&cut_base_fd) == Err(libc::EXDEV) {
+                    let w = what("climbs above the base", &"EXDEV");
+                    prop_assert_eq!(ours, Err(Errno::Perm), "{}", w);
+                    "climbs above the base"
+                } else {
+                    match beneath(&base_fd) {
+                        Err(libc::EXDEV) => {
+                            // An absolute link was followed: the kernel from the root.
+                            let mut full = base_path.clone().into_bytes();
+                            full.push(b'/');
+                            full.extend_from_slice(p);
+                            if full.len() >= 4096 {
+                                continue; // too long only with the prefix
+                            }
+                            let theirs = kernel::openat2_in_root(root_fd.as_raw_fd(), &full, flags)
+                                .map(|fd| host[&kernel::fstat(&fd).st_ino])
+                                .map_err(kernel::wasi_errno);
+                            let w = what("absolute link followed", &theirs);
+                            match theirs {
+                                Ok(n) if inside(n) => prop_assert_eq!(ours, Ok(n), "{}", w),
+                                Ok(_) => prop_assert_eq!(ours, Err(Errno::Perm), "{}", w),
+                                Err(e) => prop_assert!(
+                                    ours == Err(e) || ours == Err(Errno::Perm),
+                                    "{}",
+                                    w
+                                ),
+                            }
+                            "absolute link followed"
+                        }
+                        theirs => {
+                            let theirs = theirs.map(|ino| host[&ino]).map_err(kernel::wasi_errno);
+                            let w = what("no absolute link", &theirs);
+                            prop_assert_eq!(ours, theirs, "{}", w);
+                            "no absolute link"
+                        }
+                    }
+                };
+                *counts.lock().unwrap().entry(case).or_default() += 1;
+            }
+        }
+        Ok(())
+    });
+    let counts = counts.into_inner().unwrap();
+    eprintln!("resolutions compared, by case: {counts:?}");
+    for case in [
+        "climbs above the base",
+        "no absolute link",
+        "absolute link followed",
+    ] {
+        assert!(
+            counts.get(case).copied().unwrap_or(0) >= 100,
+            "too few cases {case:?}: {counts:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1094,26 +1286,6 @@ fn model_target() -> impl Strategy<Value = String> {
             }
             p
         })
-}
-
-/// Whether `linkat(fd, "", ..., AT_EMPTY_PATH)` works here (it needs CAP_DAC_READ_SEARCH);
-/// the host side of `Link` depends on it.
-fn can_link_by_fd() -> bool {
-    let dir = scratch_dir();
-    std::fs::write(dir.path().join("f"), b"").unwrap();
-    let root = open_dir(dir.path());
-    let f = kernel::openat2(root.as_raw_fd(), b"f", libc::O_PATH, 0).unwrap();
-    // SAFETY: live descriptors and C strings.
-    let r = unsafe {
-        libc::linkat(
-            f.as_raw_fd(),
-            c"".as_ptr(),
-            root.as_raw_fd(),
-            c"g".as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    r == 0
 }
 
 fn model_op() -> impl Strategy<Value = Op> {
@@ -1452,18 +1624,22 @@ impl Host {
             }
             Op::Link { from, to, follow } => {
                 // The source is resolved beneath the root first (a symlink must not be
-                // followed out of it), then linked by descriptor (AT_EMPTY_PATH).
+                // followed out of it), then linked by descriptor. Through its /proc magic
+                // link with AT_SYMLINK_FOLLOW, which needs no privilege (AT_EMPTY_PATH
+                // needs CAP_DAC_READ_SEARCH); for an O_PATH fd on a symlink it links the
+                // symlink itself (open(2)).
                 let nofollow = if *follow { 0 } else { libc::O_NOFOLLOW };
                 let src = self.open(from, libc::O_PATH | nofollow)?;
                 let (d, name) = self.parent(to)?;
-                // SAFETY: as above; "" with AT_EMPTY_PATH names `src` itself.
+                let proc_path = CString::new(format!("/proc/self/fd/{}", src.as_raw_fd())).unwrap();
+                // SAFETY: as above.
                 check(unsafe {
                     libc::linkat(
-                        src.as_raw_fd(),
-                        c"".as_ptr(),
+                        libc::AT_FDCWD,
+                        proc_path.as_ptr(),
                         d.as_raw_fd(),
                         name.as_ptr(),
-                        libc::AT_EMPTY_PATH,
+                        libc::AT_SYMLINK_FOLLOW,
                     )
                 })?;
                 Ok(Out::Unit)
@@ -1584,19 +1760,7 @@ fn operations_agree_with_a_real_directory() {
     }
     // Outcome counts, printed at the end, to show the sequences do reach deep states.
     let outcomes = std::sync::Mutex::new(BTreeMap::<String, u64>::new());
-    let link_ok = can_link_by_fd();
-    if !link_ok {
-        eprintln!(
-            "note: linkat(AT_EMPTY_PATH) is not permitted here (no CAP_DAC_READ_SEARCH); \
-             the model runs without Link operations"
-        );
-    }
-    let ops = prop::collection::vec(
-        model_op().prop_filter("Link needs AT_EMPTY_PATH", move |op| {
-            link_ok || !matches!(op, Op::Link { .. })
-        }),
-        1..60,
-    );
+    let ops = prop::collection::vec(model_op(), 1..60);
     run(ops, |ops| {
         let mut v = Vfs::new(clock());
         let root = v.root();

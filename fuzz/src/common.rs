@@ -1,8 +1,8 @@
 //! Pieces shared by the targets: names and paths built from fuzzer bytes, the structural
 //! check of a filesystem, and a canonical form of a tree for comparing two of them.
 //!
-//! Like every module of this crate it uses only `strata`, `std`, `arbitrary`, `bytes` and
-//! `flate2`, so `tests/fuzz_replay.rs` in the main crate can include it as it is.
+//! Like every module of this crate it uses only `strata`, `std`, `arbitrary`, `bytes`, `flate2`
+//! and `tar`, so `tests/fuzz_replay.rs` in the main crate can include it as it is.
 
 use arbitrary::Arbitrary;
 use std::collections::{HashMap, HashSet};

@@ -2,7 +2,7 @@
 //! panics when an invariant breaks. `fuzz_targets/*.rs` are one-line wrappers for
 //! libFuzzer; `tests/fuzz_replay.rs` in the main crate includes these same files (with
 //! `#[path]`) to replay every corpus file and past crash under plain `cargo test` on stable.
-//! So the modules use nothing but `strata`, `std`, `arbitrary`, `bytes` and `flate2`, and
+//! So the modules use nothing but `strata`, `std`, `arbitrary`, `bytes`, `flate2` and `tar`, and
 //! refer to each other through `crate::common` only.
 
 pub mod common;

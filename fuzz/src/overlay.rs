@@ -41,16 +41,16 @@ const MAX_OPS: usize = 64;
 
 #[derive(Arbitrary, Debug)]
 pub struct Input {
-    lower: Vec<Entry>,
-    upper: Option<Vec<UpperEntry>>,
-    ops: Vec<Op>,
+    pub lower: Vec<Entry>,
+    pub upper: Option<Vec<UpperEntry>>,
+    pub ops: Vec<Op>,
 }
 
 #[derive(Arbitrary, Debug)]
 pub struct Entry {
-    parent: u8,
-    name: Name,
-    kind: Kind,
+    pub parent: u8,
+    pub name: Name,
+    pub kind: Kind,
 }
 
 #[derive(Arbitrary, Debug)]

@@ -31,30 +31,30 @@ const NAMES: &[&str] = &[
 #[derive(Arbitrary, Debug)]
 pub struct Input {
     /// The root filesystem's absolute symlinks resolve from the root (an image).
-    root_image: bool,
+    pub root_image: bool,
     /// Resolve in a fork of the built root filesystem (shared node table).
-    fork: bool,
-    entries: Vec<Entry>,
-    mount: Option<Mount>,
-    base: u8,
-    follow: FollowArg,
-    path: PathArg,
+    pub fork: bool,
+    pub entries: Vec<Entry>,
+    pub mount: Option<Mount>,
+    pub base: u8,
+    pub follow: FollowArg,
+    pub path: PathArg,
 }
 
 #[derive(Arbitrary, Debug)]
 pub struct Mount {
     /// Index into the root filesystem's directories (not the root itself).
-    at: u8,
-    image: bool,
-    entries: Vec<Entry>,
+    pub at: u8,
+    pub image: bool,
+    pub entries: Vec<Entry>,
 }
 
 #[derive(Arbitrary, Debug)]
 pub struct Entry {
     /// Index into the directories created so far.
-    parent: u8,
-    name: Name,
-    kind: EntryKind,
+    pub parent: u8,
+    pub name: Name,
+    pub kind: EntryKind,
 }
 
 #[derive(Arbitrary, Debug)]

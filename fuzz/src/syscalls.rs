@@ -12,7 +12,9 @@
 //!    attributes, contents, link targets, entries) and no fd ever refers to such a node;
 //! 2. the fd table is consistent with the filesystem: every fd's node is live and of the
 //!    fd's kind, every node's open count is the number of fds on it, rights never grow
-//!    beyond what the preopens may hand down;
+//!    beyond what the preopens may hand down, nor beyond what each fd held before the call
+//!    (`fd_fdstat_set_rights`: beyond what it held and asked for; `path_open`: beyond what
+//!    it asked for within its directory's inheriting rights; `fd_renumber`: its source's);
 //! 3. every filesystem stays well formed (`check_memfs`), and after closing everything no
 //!    node is left unreachable;
 //! 4. a call that fails changes nothing: not the filesystems, not the fd table, not guest
@@ -436,6 +438,7 @@ pub fn check(input: &Input) -> Vec<String> {
         let confined = w.confinement(op);
         let result = w.apply(op);
         w.check_confined(&confined, op, &result);
+        w.check_rights(&before, op, &result);
         if result.is_err() {
             let after = w.state();
             if before != after {
@@ -770,6 +773,58 @@ impl World {
             if let Err(e) = check_memfs(m) {
                 panic!("after {what}: filesystem {fs}: {e}");
             }
+        }
+    }
+
+    /// Rights never grow (invariant 2): after `op`, every fd holds at most what it held
+    /// before (`fd_fdstat_set_rights`: at most what it held and asked for), an fd moved by
+    /// `fd_renumber` at most what its source held, and an fd `path_open` made at most what
+    /// it asked for within its directory's inheriting rights. (Bounding them by the preopens'
+    /// rights, nearly every right, would not notice a right dropped and then regained.)
+    fn check_rights(&self, before: &State, op: &Op, result: &Result<(), Errno>) {
+        let held: BTreeMap<u32, (u64, u64)> = before
+            .fds
+            .iter()
+            .map(|(n, e)| (*n, (e.rights_base, e.rights_inheriting)))
+            .collect();
+        for (fd, e) in self.ctx.fds.iter() {
+            let bound = match (op, result) {
+                (Op::Renumber(from, to), Ok(())) if to.get() == fd => {
+                    held.get(&from.get()).copied()
+                }
+                (Op::SetRights(at, base, inh), Ok(())) if at.get() == fd => {
+                    held.get(&fd).map(|(b, i)| (b & base, i & inh))
+                }
+                _ => held.get(&fd).copied(),
+            };
+            let bound = match (bound, op, result) {
+                (Some(b), ..) => b,
+                (
+                    None,
+                    Op::Open {
+                        fd: dir,
+                        rights,
+                        inheriting,
+                        ..
+                    },
+                    Ok(()),
+                ) => {
+                    let parent = held.get(&dir.get()).map_or(0, |(_, i)| *i);
+                    (
+                        parent & rights.unwrap_or(u64::MAX),
+                        parent & inheriting.unwrap_or(u64::MAX),
+                    )
+                }
+                (None, ..) => panic!("{op:?} -> {result:?} made fd {fd} out of nothing"),
+            };
+            assert!(
+                e.rights_base & !bound.0 == 0 && e.rights_inheriting & !bound.1 == 0,
+                "{op:?} -> {result:?}: fd {fd} holds rights {:#x}/{:#x} beyond {:#x}/{:#x}",
+                e.rights_base,
+                e.rights_inheriting,
+                bound.0,
+                bound.1
+            );
         }
     }
 

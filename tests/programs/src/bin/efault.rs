@@ -203,7 +203,7 @@ fn main() {
     if strict() {
         expect_eq("file size unchanged", fd_filestat_get(ctx.f as Fd).map(|s| s.size), Ok(10));
     } else {
-        ok("file size unchanged");
+        not_checked("file size unchanged");
     }
     expect_eq("no directory or rename happened", names(PREOPEN, b"."), Ok(vec!["f".to_string(), "sl".to_string()]));
     expect_err("invalid UTF-8 path", open(PREOPEN, b"f\xff", 0, 0), ILSEQ);

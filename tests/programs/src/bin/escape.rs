@@ -269,7 +269,7 @@ fn rights() {
     match fd_fdstat_set_rights(dir, keep, R_FD_READ | R_FD_SEEK) {
         Err(NOTSUP) if !strict() => {
             for c in ["rights: drop", "rights: creat without PATH_CREATE_FILE", "rights: mkdir without PATH_CREATE_DIRECTORY", "rights: open for write beyond inheriting", "rights: read-only open allowed", "rights: inherited rights of the opened file", "rights: regain"] {
-                ok(c);
+                not_checked(c);
             }
         }
         r => {

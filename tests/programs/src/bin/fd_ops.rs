@@ -57,6 +57,9 @@ fn read_write() -> Fd {
     // short write/read, which POSIX allows). WASI_STRICT=1 requires the whole transfer.
     let n = must("write 3 iovecs", fd_write(f, &[b"abc", b"", b"defgh"]));
     expect_true("write 3 iovecs", n == 8 || (n == 3 && !strict()), "Ok(8)", n);
+    if !strict() && n == 3 {
+        note_alternative("write 3 iovecs");
+    }
     if n < 8 {
         check_eq("write rest", fd_write(f, &[&b"abcdefgh"[n..]]), Ok(8 - n));
     }
@@ -66,6 +69,9 @@ fn read_write() -> Fd {
     let (mut a, mut b, mut c) = ([0u8; 2], [0u8; 0], [0u8; 3]);
     let n = must("read 3 iovecs", fd_read(f, &mut [&mut a, &mut b, &mut c]));
     expect_true("read 3 iovecs", n == 5 || (n == 2 && !strict()), "Ok(5)", n);
+    if !strict() && n == 2 {
+        note_alternative("read 3 iovecs");
+    }
     expect_eq("read 3 iovecs data", (a, if n == 5 { c } else { *b"cde" }), (*b"ab", *b"cde"));
     must("seek 5", fd_seek(f, 5, WHENCE_SET));
     let mut rest = [0u8; 10];
@@ -105,6 +111,9 @@ fn pread_pwrite(f: Fd) {
     must("seek 3", fd_seek(f, 3, WHENCE_SET));
     let n = must("pwrite 2 iovecs", fd_pwrite(f, &[b"X", b"Y"], 1));
     expect_true("pwrite 2 iovecs", n == 2 || (n == 1 && !strict()), "Ok(2)", n);
+    if !strict() && n == 1 {
+        note_alternative("pwrite 2 iovecs");
+    }
     if n == 1 {
         check_eq("pwrite rest", fd_pwrite(f, &[b"Y"], 2), Ok(1));
     }
@@ -112,6 +121,9 @@ fn pread_pwrite(f: Fd) {
     let (mut a, mut b) = ([0u8; 3], [0u8; 2]);
     let n = must("pread 2 iovecs", fd_pread(f, &mut [&mut a, &mut b], 0));
     expect_true("pread 2 iovecs", n == 5 || (n == 3 && !strict()), "Ok(5)", n);
+    if !strict() && n == 3 {
+        note_alternative("pread 2 iovecs");
+    }
     expect_eq("pread data", (a, if n == 5 { b } else { *b"de" }), (*b"aXY", *b"de"));
     expect_eq("pread keeps position", fd_tell(f), Ok(3));
     expect_eq("pread at eof", fd_pread(f, &mut [&mut a], 8), Ok(0));
@@ -168,11 +180,11 @@ fn rights() {
     let keep = R_FD_READ | R_FD_SEEK | R_FD_TELL | R_FD_FILESTAT_GET;
     match fd_fdstat_set_rights(fd, keep, 0) {
         Err(NOTSUP) if !strict() => {
-            ok("set_rights drop");
-            ok("set_rights dropped in fdstat");
-            ok("write without right");
-            ok("read with kept right");
-            ok("set_rights regain");
+            not_checked("set_rights drop");
+            not_checked("set_rights dropped in fdstat");
+            not_checked("write without right");
+            not_checked("read with kept right");
+            not_checked("set_rights regain");
         }
         r => {
             expect_eq("set_rights drop", r, Ok(()));
@@ -239,9 +251,9 @@ fn misc(f: Fd) {
     // latter.
     match fd_allocate(f, 10, 90) {
         Err(NOTSUP) if !strict() => {
-            ok("allocate");
-            ok("allocate size");
-            ok("allocate inside");
+            not_checked("allocate");
+            not_checked("allocate size");
+            not_checked("allocate inside");
         }
         r => {
             expect_eq("allocate", r, Ok(()));

@@ -66,6 +66,9 @@ fn main() {
     all_ok();
 }
 
+/// A clock no test waits for: only a runtime that blocks on it would take this long.
+const LONG: u64 = 30_000 * MS;
+
 fn clocks() {
     let t0 = monotonic_now();
     let ev = expect_ok("relative monotonic 20ms", poll(&[sub_clock(7, 1, 20 * MS, 0)]));
@@ -79,15 +82,21 @@ fn clocks() {
     expect_eq("absolute monotonic event", ev, vec![clock_event(8)]);
     expect_true("absolute monotonic waited", now >= deadline, ">= deadline", (now, deadline));
 
+    // "Does not wait" is judged against a second clock of 30 s in the same call: a runtime
+    // that waited would have that one fire too, or return after it; no bound here depends on
+    // how fast the machine is (only lower bounds, which no delay can break, are timed).
     let t0 = monotonic_now();
-    let ev = expect_ok("absolute deadline in the past", poll(&[sub_clock(9, 1, 1, ABSTIME)]));
+    let ev = expect_ok(
+        "absolute deadline in the past",
+        poll(&[sub_clock(9, 1, 1, ABSTIME), sub_clock(99, 1, LONG, 0)]),
+    );
     expect_eq("past deadline event", ev, vec![clock_event(9)]);
-    expect_true("past deadline does not wait", monotonic_now() - t0 < 1_000 * MS, "< 1s", "");
+    expect_true("past deadline does not wait", monotonic_now() - t0 < LONG, "< 30s", "");
 
     let t0 = monotonic_now();
-    let ev = expect_ok("relative zero timeout", poll(&[sub_clock(10, 1, 0, 0)]));
+    let ev = expect_ok("relative zero timeout", poll(&[sub_clock(10, 1, 0, 0), sub_clock(98, 1, LONG, 0)]));
     expect_eq("zero timeout event", ev, vec![clock_event(10)]);
-    expect_true("zero timeout does not wait", monotonic_now() - t0 < 1_000 * MS, "< 1s", "");
+    expect_true("zero timeout does not wait", monotonic_now() - t0 < LONG, "< 30s", "");
 
     let t0 = monotonic_now();
     let ev = expect_ok("relative realtime 10ms", poll(&[sub_clock(11, 0, 10 * MS, 0)]));
@@ -124,6 +133,9 @@ fn files() {
     let ev = expect_ok("file read+write", poll(&[sub_fd(1, FD_READ, f), sub_fd(2, FD_WRITE, f)]));
     let good = |e: &Event| e.error == 0 && ((e.userdata == 1 && e.ty == FD_READ) || (e.userdata == 2 && e.ty == FD_WRITE));
     let all_there = ev.len() == 2 && ev.iter().all(good) && ev[0].userdata != ev[1].userdata;
+    if !all_there && !strict() {
+        note_alternative("file read+write both ready");
+    }
     expect_true(
         "file read+write both ready",
         all_there || (!strict() && ev.len() == 1 && good(&ev[0])),
@@ -134,7 +146,7 @@ fn files() {
         let r = ev.iter().find(|e| e.ty == FD_READ).map(|e| e.nbytes);
         expect_eq("file read nbytes = bytes after position", r, Some(7));
     } else {
-        ok("file read nbytes = bytes after position");
+        not_checked("file read nbytes = bytes after position");
     }
     let ev = expect_ok("file read only", poll(&[sub_fd(5, FD_READ, f)]));
     expect_true("file read ready", ev.len() == 1 && ev[0].userdata == 5 && ev[0].ty == FD_READ && ev[0].error == 0, "one read event", &ev);
@@ -142,7 +154,10 @@ fn files() {
 
     let d = must("open dir", open_dir(PREOPEN, b"."));
     match poll(&[sub_fd(3, FD_READ, d), sub_fd(4, FD_WRITE, d)]) {
-        Err(BADF) if !strict() => ok("directory read+write"),
+        Err(BADF) if !strict() => {
+            note_alternative("directory read+write");
+            ok("directory read+write")
+        }
         Ok(ev) => {
             let good = |e: &Event| e.error == 0 && ((e.userdata == 3 && e.ty == FD_READ) || (e.userdata == 4 && e.ty == FD_WRITE));
             expect_true("directory read+write", ev.len() == 2 && ev.iter().all(good), "both events ready", &ev);
@@ -153,11 +168,11 @@ fn files() {
 }
 
 fn mixed() {
-    // a ready file beats a 1 s clock: the call returns at once without the clock event
+    // a ready file beats a 30 s clock: the call returns without the clock event
     must("write m", write_file(PREOPEN, b"m", b"x"));
     let f = must("open m", open(PREOPEN, b"m", 0, 0));
     let t0 = monotonic_now();
-    let ev = expect_ok("clock and ready file", poll(&[sub_clock(1, 1, 1_000 * MS, 0), sub_fd(2, FD_READ, f)]));
+    let ev = expect_ok("clock and ready file", poll(&[sub_clock(1, 1, LONG, 0), sub_fd(2, FD_READ, f)]));
     let dt = monotonic_now() - t0;
     expect_true(
         "ready file fires, clock does not",
@@ -165,7 +180,7 @@ fn mixed() {
         "one read event",
         &ev,
     );
-    expect_true("ready file does not wait", dt < 900 * MS, "< 900ms", dt);
+    expect_true("ready file does not wait", dt < LONG, "< 30s", dt);
     must("close m", fd_close(f));
 }
 
@@ -173,7 +188,10 @@ fn errors() {
     expect_err("zero subscriptions", poll(&[]), INVAL);
     // a bad fd: strata reports an event with error EBADF, wasmtime fails the call with EBADF
     match poll(&[sub_fd(1, FD_READ, 999)]) {
-        Err(BADF) if !strict() => ok("bad fd subscription"),
+        Err(BADF) if !strict() => {
+            note_alternative("bad fd subscription");
+            ok("bad fd subscription")
+        }
         Ok(ev) if ev.len() == 1 && ev[0].userdata == 1 && ev[0].error == BADF.0 => ok("bad fd subscription"),
         other => soft_fail("bad fd subscription", "event with error BADF (wasmtime: Err(BADF))", show(&other)),
     }
