@@ -124,8 +124,10 @@ fn cli(
             End::DevNull => Stdio::null(),
         }
     };
-    let mut cmd = strata_cmd();
-    let mut child = cmd
+    // A temporary command, dropped at the end of the statement: it holds the slave ends it
+    // was given, and the terminal's output is read until every slave end is closed. (The
+    // cache is the test's own, set below.)
+    let mut child = strata_cmd()
         .arg("run")
         .args(flags)
         .arg(module())
