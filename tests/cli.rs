@@ -8,7 +8,7 @@ mod common;
 use common::strata_cmd;
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 fn strata(args: &[&str]) -> Output {
     strata_cmd()

@@ -6,7 +6,7 @@
 #![cfg(feature = "runtime")]
 
 mod common;
-use common::strata_cmd;
+use common::{program_bytes, strata_cmd};
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -416,7 +416,7 @@ fn tables_count_against_the_memory_budget() {
     // 8 MiB: the table's 100,000 elements at 16 bytes (1.6 MB) leave room for 6 grows of
     // 1 MiB, where GROW_BOMB alone gets 7.
     let sandbox = Sandbox::builder().max_memory(8 << 20).build().unwrap();
-    let program = Program::from_bytes(TABLE_THEN_GROW).unwrap();
+    let program = program_bytes(TABLE_THEN_GROW);
     assert_eq!(sandbox.run(&program).unwrap().status, Status::Exited(6));
     assert_eq!(
         sandbox.run(&program).unwrap().status,
@@ -424,7 +424,7 @@ fn tables_count_against_the_memory_budget() {
         "the table's share is given back with the run"
     );
     // A table that cannot fit fails instantiation, saying why.
-    let huge = Program::from_bytes(TABLE_THEN_GROW.replace("100000 100000", "10000000")).unwrap();
+    let huge = program_bytes(TABLE_THEN_GROW.replace("100000 100000", "10000000"));
     match sandbox.run(&huge) {
         Err(Error::Instantiate(m)) => assert!(m.contains("memory budget"), "{m}"),
         Err(e) => panic!("expected an instantiation error, got {e}"),
@@ -452,7 +452,7 @@ fn arguments_and_environment_count_against_the_memory_budget() {
     }
     // They share the budget with linear memory: 4 MiB of environment leaves GROW_BOMB 3
     // grows of its 8 MiB, not 7.
-    let program = Program::from_bytes(GROW_BOMB).unwrap();
+    let program = program_bytes(GROW_BOMB);
     let sandbox = Sandbox::builder()
         .max_memory(8 << 20)
         .env("BIG", "e".repeat(4 << 20))
