@@ -2,113 +2,24 @@
 //! `fsdiff` program natively and on strata), each kept here as a regression test driven
 //! directly through the syscall layer over a byte buffer.
 
-use strata::vfs::{Errno, Vfs};
-use strata::wasi::abi::{Abi, fdflags, oflags, rights};
-use strata::wasi::ctx::WasiCtx;
+mod guest;
 
-const MEM: usize = 1 << 16;
-const PATH: u32 = 1024;
-const IOV: u32 = 512;
-const DATA: u32 = 4096;
-const OUT: u32 = 64;
+use guest::{Guest, IOV, OUT, PATH, RO, RW};
+use strata::vfs::Errno;
+use strata::wasi::abi::{fdflags, oflags, rights};
 
-struct Guest {
-    ctx: WasiCtx,
-    mem: Vec<u8>,
-    root: u32,
+/// `path_open` relative to the root, following symlinks, with `base` rights inherited too.
+fn open(g: &mut Guest, path: &str, oflags: u16, base: u64, flags: u16) -> Result<u32, Errno> {
+    let root = g.root;
+    g.open_at(root, 1, path, oflags, base, base, flags)
 }
-
-impl Guest {
-    fn new() -> Self {
-        let vfs = Vfs::default();
-        let root = vfs.root();
-        let mut ctx = WasiCtx::new(vfs);
-        let root = ctx.preopen(root, "/").unwrap();
-        Guest {
-            ctx,
-            mem: vec![0; MEM],
-            root,
-        }
-    }
-
-    fn out_u32(&self) -> u32 {
-        u32::from_le_bytes(self.mem[OUT as usize..OUT as usize + 4].try_into().unwrap())
-    }
-
-    fn out_u64(&self) -> u64 {
-        u64::from_le_bytes(self.mem[OUT as usize..OUT as usize + 8].try_into().unwrap())
-    }
-
-    fn open(&mut self, path: &str, oflags: u16, base: u64, flags: u16) -> Result<u32, Errno> {
-        self.mem[PATH as usize..PATH as usize + path.len()].copy_from_slice(path.as_bytes());
-        let root = self.root;
-        self.ctx.path_open(
-            &mut self.mem,
-            root,
-            1,
-            PATH,
-            path.len() as u32,
-            oflags,
-            base,
-            base,
-            flags,
-            OUT,
-        )?;
-        Ok(self.out_u32())
-    }
-
-    /// One iovec holding `data` at DATA.
-    fn iovec(&mut self, data: &[u8]) {
-        self.mem[DATA as usize..DATA as usize + data.len()].copy_from_slice(data);
-        self.mem[IOV as usize..IOV as usize + 4].copy_from_slice(&DATA.to_le_bytes());
-        self.mem[IOV as usize + 4..IOV as usize + 8]
-            .copy_from_slice(&(data.len() as u32).to_le_bytes());
-    }
-
-    fn write(&mut self, fd: u32, data: &[u8]) -> Result<u32, Errno> {
-        self.iovec(data);
-        self.ctx.fd_write(&mut self.mem, fd, IOV, 1, OUT)?;
-        Ok(self.out_u32())
-    }
-
-    fn pwrite(&mut self, fd: u32, data: &[u8], at: u64) -> Result<u32, Errno> {
-        self.iovec(data);
-        self.ctx.fd_pwrite(&mut self.mem, fd, IOV, 1, at, OUT)?;
-        Ok(self.out_u32())
-    }
-
-    fn read(&mut self, fd: u32, n: u32) -> Result<Vec<u8>, Errno> {
-        self.mem[IOV as usize..IOV as usize + 4].copy_from_slice(&DATA.to_le_bytes());
-        self.mem[IOV as usize + 4..IOV as usize + 8].copy_from_slice(&n.to_le_bytes());
-        self.ctx.fd_read(&mut self.mem, fd, IOV, 1, OUT)?;
-        let got = self.out_u32() as usize;
-        Ok(self.mem[DATA as usize..DATA as usize + got].to_vec())
-    }
-
-    /// The position, by `fd_seek(fd, 0, CUR)`.
-    fn tell(&mut self, fd: u32) -> u64 {
-        self.ctx
-            .fd_seek(&mut self.mem, Abi::P1, fd, 0, 1, OUT)
-            .unwrap();
-        self.out_u64()
-    }
-}
-
-const RW: u64 = rights::FD_READ
-    | rights::FD_WRITE
-    | rights::FD_SEEK
-    | rights::FD_TELL
-    | rights::FD_FILESTAT_SET_SIZE;
-const RO: u64 = rights::FD_READ | rights::FD_SEEK | rights::FD_TELL;
 
 /// A write of zero bytes has no other effect (POSIX write(2)): on an append-mode fd it does
 /// not move the position to the end, as Linux. (strata moved it: fsdiff seed 6.)
 #[test]
 fn empty_append_write_keeps_the_position() {
     let mut g = Guest::new();
-    let fd = g
-        .open("f", oflags::CREAT, RW, fdflags::APPEND)
-        .expect("create f");
+    let fd = open(&mut g, "f", oflags::CREAT, RW, fdflags::APPEND).expect("create f");
     assert_eq!(g.write(fd, b"0123456"), Ok(7));
     assert_eq!(g.pwrite(fd, b"abcd", 7), Ok(4));
     assert_eq!(g.tell(fd), 7, "pwrite leaves the position");
@@ -116,7 +27,7 @@ fn empty_append_write_keeps_the_position() {
     assert_eq!(g.tell(fd), 7, "an empty write leaves it too");
     assert_eq!(g.read(fd, 10), Ok(b"abcd".to_vec()));
     // Zero iovecs likewise.
-    let fd2 = g.open("f", 0, RW, fdflags::APPEND).unwrap();
+    let fd2 = open(&mut g, "f", 0, RW, fdflags::APPEND).unwrap();
     g.ctx.fd_write(&mut g.mem, fd2, IOV, 0, OUT).unwrap();
     assert_eq!(g.tell(fd2), 0);
     // A real append write still goes to the end and moves there.
@@ -129,14 +40,14 @@ fn empty_append_write_keeps_the_position() {
 #[test]
 fn read_only_truncating_open_stays_read_only() {
     let mut g = Guest::new();
-    let fd = g.open("f", oflags::CREAT, RW, 0).unwrap();
+    let fd = open(&mut g, "f", oflags::CREAT, RW, 0).unwrap();
     assert_eq!(g.write(fd, b"hello"), Ok(5));
-    let ro = g.open("f", oflags::TRUNC, RO, 0).expect("truncating open");
+    let ro = open(&mut g, "f", oflags::TRUNC, RO, 0).expect("truncating open");
     assert_eq!(g.read(ro, 10), Ok(Vec::new()), "truncated");
     assert_eq!(g.write(ro, b"x"), Err(Errno::Badf));
     assert_eq!(g.pwrite(ro, b"x", 0), Err(Errno::Badf));
     // The same as a plain read-only fd.
-    let plain = g.open("f", 0, RO, 0).unwrap();
+    let plain = open(&mut g, "f", 0, RO, 0).unwrap();
     assert_eq!(g.write(plain, b"x"), Err(Errno::Badf));
 }
 
@@ -152,10 +63,15 @@ fn link_into_a_removed_directory_is_enoent_first() {
             .path_create_directory(&mut g.mem, g.root, PATH, d.len() as u32)
             .unwrap();
     }
-    let gone = g
-        .open("gone", oflags::DIRECTORY, rights::PATH_LINK_TARGET, 0)
-        .unwrap();
-    let f = g.open("f", oflags::CREAT, RW, 0).unwrap();
+    let gone = open(
+        &mut g,
+        "gone",
+        oflags::DIRECTORY,
+        rights::PATH_LINK_TARGET,
+        0,
+    )
+    .unwrap();
+    let f = open(&mut g, "f", oflags::CREAT, RW, 0).unwrap();
     g.ctx.fd_close(f).unwrap();
     g.mem[PATH as usize..PATH as usize + 4].copy_from_slice(b"gone");
     g.ctx
@@ -198,10 +114,15 @@ fn rename_into_a_removed_directory_is_enoent_first() {
             .path_create_directory(&mut g.mem, root, PATH, n)
             .unwrap();
     }
-    let gone = g
-        .open("gone", oflags::DIRECTORY, rights::PATH_RENAME_TARGET, 0)
-        .unwrap();
-    let f = g.open("f", oflags::CREAT, RW, 0).unwrap();
+    let gone = open(
+        &mut g,
+        "gone",
+        oflags::DIRECTORY,
+        rights::PATH_RENAME_TARGET,
+        0,
+    )
+    .unwrap();
+    let f = open(&mut g, "f", oflags::CREAT, RW, 0).unwrap();
     g.ctx.fd_close(f).unwrap();
     let n = put(&mut g, PATH, "a");
     let m = put(&mut g, PATH + 100, "s");

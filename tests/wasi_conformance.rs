@@ -1,82 +1,11 @@
 //! Conformance cases found by running the public WebAssembly/wasi-testsuite (wasm32-wasip1)
 //! against strata, driven here directly through the syscall layer over a byte buffer.
 
-use strata::vfs::{Errno, Vfs};
+mod guest;
+
+use guest::{Guest, OUT};
+use strata::vfs::Errno;
 use strata::wasi::abi::{Abi, oflags, rights};
-use strata::wasi::ctx::WasiCtx;
-
-const MEM: usize = 1 << 16;
-/// Where path strings are placed in the test memory.
-const PATH: u32 = 1024;
-const PATH2: u32 = 2048;
-/// Result slots.
-const OUT: u32 = 64;
-
-struct Guest {
-    ctx: WasiCtx,
-    mem: Vec<u8>,
-    root: u32,
-}
-
-impl Guest {
-    fn new() -> Self {
-        let vfs = Vfs::default();
-        let root = vfs.root();
-        let mut ctx = WasiCtx::new(vfs);
-        let root = ctx.preopen(root, "/").unwrap();
-        Guest {
-            ctx,
-            mem: vec![0; MEM],
-            root,
-        }
-    }
-
-    fn put(&mut self, at: u32, s: &str) -> u32 {
-        self.mem[at as usize..at as usize + s.len()].copy_from_slice(s.as_bytes());
-        s.len() as u32
-    }
-
-    fn open(
-        &mut self,
-        dir: u32,
-        path: &str,
-        oflags: u16,
-        base: u64,
-        inh: u64,
-    ) -> Result<u32, Errno> {
-        let len = self.put(PATH, path);
-        self.ctx
-            .path_open(&mut self.mem, dir, 0, PATH, len, oflags, base, inh, 0, OUT)?;
-        Ok(u32::from_le_bytes(
-            self.mem[OUT as usize..OUT as usize + 4].try_into().unwrap(),
-        ))
-    }
-
-    /// (base, inheriting) rights from `fd_fdstat_get`.
-    fn rights(&mut self, fd: u32) -> (u64, u64) {
-        self.ctx.fd_fdstat_get(&mut self.mem, fd, OUT).unwrap();
-        let at = OUT as usize;
-        let u64_at =
-            |o: usize| u64::from_le_bytes(self.mem[at + o..at + o + 8].try_into().unwrap());
-        (u64_at(8), u64_at(16))
-    }
-
-    fn symlink(&mut self, target: &str, path: &str) -> Result<(), Errno> {
-        let tl = self.put(PATH, target);
-        let pl = self.put(PATH2, path);
-        let root = self.root;
-        self.ctx
-            .path_symlink(&mut self.mem, PATH, tl, root, PATH2, pl)
-    }
-
-    fn mkdir(&mut self, path: &str) {
-        let len = self.put(PATH, path);
-        let root = self.root;
-        self.ctx
-            .path_create_directory(&mut self.mem, root, PATH, len)
-            .unwrap();
-    }
-}
 
 /// wasi-testsuite's helpers reopen a preopen with `path_open(pre, ".", DIRECTORY, base,
 /// inheriting)` using the rights `fd_fdstat_get` reports: a directory's own rights (which
@@ -88,23 +17,27 @@ fn directory_reopens_with_its_own_rights() {
     let (base, inh) = g.rights(g.root);
     assert_ne!(base & rights::FD_DATASYNC, 0);
     let fd = g
-        .open(g.root, ".", oflags::DIRECTORY, base, inh)
+        .open_at(g.root, 0, ".", oflags::DIRECTORY, base, inh, 0)
         .expect("reopen with own rights");
     assert!(fd > g.root);
-    g.open(
+    g.open_at(
         g.root,
+        0,
         ".",
         0,
         base | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE,
         inh,
+        0,
     )
     .expect("rights other than FD_WRITE do not ask for write access");
     assert_eq!(
-        g.open(
+        g.open_at(
             g.root,
+            0,
             ".",
             oflags::DIRECTORY,
             rights::FD_READ | rights::FD_WRITE,
+            0,
             0
         ),
         Err(Errno::Isdir)
@@ -117,11 +50,13 @@ fn directory_rights_are_narrowed_to_directory_rights() {
     let mut g = Guest::new();
     g.mkdir("d");
     let fd = g
-        .open(
+        .open_at(
             g.root,
+            0,
             "d",
             oflags::DIRECTORY,
             rights::FD_SEEK | rights::FD_READDIR,
+            0,
             0,
         )
         .unwrap();
@@ -152,7 +87,9 @@ fn directory_rights_are_narrowed_to_directory_rights() {
 #[test]
 fn symlink_trailing_slash_errors() {
     let mut g = Guest::new();
-    let fd = g.open(g.root, "file", oflags::CREAT, 0, 0).unwrap();
+    let fd = g
+        .open_at(g.root, 0, "file", oflags::CREAT, 0, 0, 0)
+        .unwrap();
     g.ctx.fd_close(fd).unwrap();
     g.mkdir("dir");
     assert_eq!(g.symlink("source", "file/"), Err(Errno::Notdir));
