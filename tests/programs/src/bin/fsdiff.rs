@@ -891,6 +891,15 @@ fn data(rng: &mut Rng, i: u64) -> Vec<u8> {
 }
 
 /// A handle slot to open into: mostly a free one, when there is one.
+/// `NAME P -> RESULT` for an operation on the directory entry `p` itself (symlinks not
+/// followed), or `NAME P skip escape` when `p` would leave the directory.
+fn entry_op(st: &State, name: &str, p: &str, op: impl FnOnce(String) -> String) -> String {
+    if st.escapes(p, false) {
+        return format!("{name} {p} skip escape");
+    }
+    format!("{name} {p} -> {}", op(st.full(p)))
+}
+
 /// Opens `p` under `base` into handle slot `h`; the result line (the new file's stat, or the
 /// error).
 fn open_into(
@@ -1108,27 +1117,15 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
         }
         57..=62 => {
             let p = path(rng);
-            let what = format!("mkdir {p}");
-            if st.escapes(&p, false) {
-                return format!("{what} skip escape");
-            }
-            format!("{what} -> {}", unit(fs::create_dir(st.full(&p))))
+            entry_op(st, "mkdir", &p, |full| unit(fs::create_dir(full)))
         }
         63..=66 => {
             let p = path(rng);
-            let what = format!("rmdir {p}");
-            if st.escapes(&p, false) {
-                return format!("{what} skip escape");
-            }
-            format!("{what} -> {}", unit(fs::remove_dir(st.full(&p))))
+            entry_op(st, "rmdir", &p, |full| unit(fs::remove_dir(full)))
         }
         67..=71 => {
             let p = path(rng);
-            let what = format!("unlink {p}");
-            if st.escapes(&p, false) {
-                return format!("{what} skip escape");
-            }
-            format!("{what} -> {}", unit(fs::remove_file(st.full(&p))))
+            entry_op(st, "unlink", &p, |full| unit(fs::remove_file(full)))
         }
         72..=79 => {
             let (a, b) = (path(rng), path(rng));
@@ -1162,15 +1159,9 @@ fn op(st: &mut State, rng: &mut Rng, i: u64) -> String {
         }
         92..=95 => {
             let p = path(rng);
-            let what = format!("readlink {p}");
-            if st.escapes(&p, false) {
-                return format!("{what} skip escape");
-            }
-            let r = fs::read_link(st.full(&p));
-            format!(
-                "{what} -> {}",
-                show(&r, |t| t.to_string_lossy().into_owned())
-            )
+            entry_op(st, "readlink", &p, |full| {
+                show(&fs::read_link(full), |t| t.to_string_lossy().into_owned())
+            })
         }
         96..=99 => {
             st.tree();
