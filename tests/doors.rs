@@ -553,7 +553,7 @@ fn cases(w: &World) -> Vec<Case> {
             },
         },
         Case {
-            name: "shared_memory_is_refused",
+            name: "own_shared_memory_is_refused",
             flags: vec![],
             builder: Box::new(|b| b),
             module: w.path("shared.wat"),
@@ -561,7 +561,7 @@ fn cases(w: &World) -> Vec<Case> {
             expect: Expect {
                 code: EXIT_SETUP,
                 stdout: "",
-                stderr: "module declares a shared memory (wasm threads)",
+                stderr: "module defines its own shared memory",
                 files: &[],
             },
         },

@@ -89,12 +89,11 @@ pub enum Error {
         /// The import's name.
         name: String,
     },
-    /// A memory shared between threads: the syscall layer borrows guest memory as a plain
-    /// byte slice for the length of a call, which is only sound when no other thread can
-    /// touch it.
+    /// A shared memory the module defines itself: wasi-threads programs import theirs (so
+    /// that every thread's instance gets the same one), and strata runs only those.
     #[error(
-        "module declares a shared memory (wasm threads), which strata does not run: \
-         rebuild it for wasm32-wasip1 without threads"
+        "module defines its own shared memory: wasi-threads programs import it \
+         (build for wasm32-wasip1-threads), or build for wasm32-wasip1 without threads"
     )]
     SharedMemory,
     /// WASI needs the module's linear memory exported as `memory`.

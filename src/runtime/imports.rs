@@ -1,57 +1,253 @@
 //! The wasmer binding: every `wasi_snapshot_preview1` and `wasi_unstable` import as a host
-//! function that borrows the guest's linear memory as a byte slice for the duration of the
-//! call and hands it to the syscall layer. Nothing here interprets arguments: with a trace
-//! installed, `crate::wasi::trace` decodes them.
+//! function that hands the guest's linear memory and the locked WASI context to the syscall
+//! layer for the length of the call, and `wasi.thread-spawn`. Nothing here interprets
+//! arguments: with a trace installed, `crate::wasi::trace` decodes them. In a wasi-threads
+//! program the memory is shared, so calls see it through copies (`CopyingMemory`), and the
+//! two calls that can wait (`poll_oneoff`, `fd_read` on the host's stdin) wait without the
+//! context, so other threads' calls go on meanwhile.
 
-use super::{ExitCode, WasiState};
+use super::copying_memory::CopyingMemory;
+use super::threads::{Stopped, ThreadLink};
+use super::{ExitCode, WasiState, lock};
 use crate::vfs::Errno;
 use crate::wasi::abi::Abi;
 use crate::wasi::ctx::WasiCtx;
-use crate::wasi::memory::SliceMemory;
+use crate::wasi::memory::{GuestMemory, SliceMemory};
+use crate::wasi::poll::{PollWait, host_poll_stdin};
 use crate::wasi::trace::{self, Call, CallId, TraceEvent};
-use wasmer::{Exports, Function, FunctionEnv, FunctionEnvMut, RuntimeError, Store};
+use std::time::Duration;
+use wasmer::{Exports, Function, FunctionEnv, FunctionEnvMut, Imports, RuntimeError, Store};
+
+/// How long a thread waiting outside the context sleeps between looks at whether the
+/// program is ending.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// Runs one syscall with the guest memory; maps the result to an errno number. Untraced (no
 /// trace, or one whose filter leaves this call out), that is all; traced, the call goes
 /// through `trace::traced`, which reads its `args` from memory before it and its result after
-/// it, and the event goes to the trace hook.
+/// it, and the event goes to the trace hook. A thread of a program that is ending is stopped
+/// instead.
 fn call(
     mut env: FunctionEnvMut<'_, WasiState>,
     id: CallId,
     abi: Abi,
     args: &[u64],
-    f: impl FnOnce(&mut WasiCtx, &mut SliceMemory<'_>) -> crate::vfs::Result<()>,
-) -> i32 {
+    f: impl FnOnce(&mut WasiCtx, &mut dyn GuestMemory) -> crate::vfs::Result<()>,
+) -> Result<i32, RuntimeError> {
     let (state, store) = env.data_and_store_mut();
-    let view = state.memory.as_ref().map(|m| m.view(&store));
-    let mut none: [u8; 0] = [];
-    let bytes: &mut [u8] = match &view {
-        // SAFETY: the guest is suspended inside this host call and wasm threads are not
-        // enabled, so nothing else reads, writes or grows this memory while the slice lives;
-        // the slice does not outlive the call.
-        Some(view) => unsafe { view.data_unchecked_mut() },
-        None => &mut none,
+    if state.thread.as_ref().is_some_and(|t| t.group.stopping()) {
+        return Err(RuntimeError::user(Box::new(Stopped)));
+    }
+    let Some(memory) = &state.memory else {
+        // No memory handed over yet: every call fails (and a trace can show no argument).
+        let mut none = SliceMemory::new(&mut []);
+        return Ok(dispatch(state, &mut none, id, abi, args, |_, _| {
+            Err(Errno::Fault)
+        }));
     };
+    let view = memory.view(&store);
+    if state.thread.is_some() {
+        let mut mem = CopyingMemory::new(view);
+        return Ok(dispatch(state, &mut mem, id, abi, args, |c, m| f(c, m)));
+    }
+    // SAFETY: the memory is not shared (a shared one is only handed over with the threads
+    // machinery, which takes the branch above), and the guest is suspended inside this
+    // host call, so nothing else reads, writes or grows it while the slice lives; the slice
+    // does not outlive the call.
+    let bytes = unsafe { view.data_unchecked_mut() };
     let mut mem = SliceMemory::new(bytes);
-    // No memory handed over yet: every call fails (and a trace can show no argument).
-    let has_memory = view.is_some();
-    let f = move |ctx: &mut WasiCtx, mem: &mut SliceMemory<'_>| match has_memory {
-        true => f(ctx, mem),
-        false => Err(Errno::Fault),
-    };
-    let result = match &mut state.trace {
+    Ok(dispatch(state, &mut mem, id, abi, args, |c, m| f(c, m)))
+}
+
+fn dispatch<M: GuestMemory>(
+    state: &WasiState,
+    mem: &mut M,
+    id: CallId,
+    abi: Abi,
+    args: &[u64],
+    f: impl FnOnce(&mut WasiCtx, &mut M) -> crate::vfs::Result<()>,
+) -> i32 {
+    let mut ctx = lock(&state.ctx);
+    let mut tracer = state.trace.as_ref().map(|t| lock(t));
+    let result = match tracer.as_deref_mut() {
         Some(t) if t.filter.allows(id) => {
             let call = Call { id, abi, args };
-            let (result, event) = trace::traced(&mut state.ctx, &mut mem, &call, t.time, f);
+            let (result, mut event) = trace::traced(&mut ctx, mem, &call, t.time, f);
+            event.thread = state.thread.as_ref().map_or(0, |t| t.tid);
             (t.hook)(&event);
             result
         }
-        _ => f(&mut state.ctx, &mut mem),
+        _ => f(&mut ctx, mem),
     };
     match result {
         Ok(()) => 0,
         Err(e) => e.code() as i32,
     }
+}
+
+/// Runs `f` on the locked context and memory, untraced, outside any errno mapping: the
+/// first half of a call that waits.
+fn peek<R>(
+    env: &mut FunctionEnvMut<'_, WasiState>,
+    f: impl FnOnce(&mut WasiCtx, &mut dyn GuestMemory) -> R,
+) -> R {
+    let (state, store) = env.data_and_store_mut();
+    let mut ctx = lock(&state.ctx);
+    match &state.memory {
+        Some(memory) => f(&mut ctx, &mut CopyingMemory::new(memory.view(&store))),
+        None => f(&mut ctx, &mut SliceMemory::new(&mut [])),
+    }
+}
+
+/// Waits, without the context, until the host's stdin is readable (or `timeout_ns` passes:
+/// then false), or the program ends (`Stopped`).
+fn wait_host_stdin(link: &ThreadLink, timeout_ns: Option<u64>) -> Result<bool, RuntimeError> {
+    let step = STOP_POLL.as_nanos() as u64;
+    let mut left = timeout_ns;
+    loop {
+        if link.group.stopping() {
+            return Err(RuntimeError::user(Box::new(Stopped)));
+        }
+        let slice = left.map_or(step, |l| l.min(step));
+        if host_poll_stdin(Some(slice)) {
+            return Ok(true);
+        }
+        if let Some(l) = &mut left {
+            *l -= slice;
+            if *l == 0 {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// `poll_oneoff` for a thread of a threaded program: subscriptions read under the context
+/// lock, the wait outside it (ended by the program ending), the events written under it.
+fn poll_threaded(
+    mut env: FunctionEnvMut<'_, WasiState>,
+    abi: Abi,
+    args: [u32; 4],
+) -> Result<i32, RuntimeError> {
+    let id = CallId::of("poll_oneoff").expect("in trace::CALLS");
+    let [subs, events, nsubs, nevents] = args;
+    let raw = args.map(u64::from);
+    let Some(link) = env.data().thread.clone() else {
+        return call(env, id, abi, &raw, move |c, m| {
+            c.poll_oneoff(m, abi, subs, events, nsubs, nevents)
+        });
+    };
+    if link.group.stopping() {
+        return Err(RuntimeError::user(Box::new(Stopped)));
+    }
+    let begun = peek(&mut env, |c, m| {
+        c.poll_begin(m, abi, subs, events, nsubs, nevents)
+            .map(|p| (p, c.environment.waits_for_real(), c.stdin_is_host()))
+    });
+    let (pending, real, host_stdin) = match begun {
+        Ok(p) => p,
+        Err(e) => return call(env, id, abi, &raw, move |_, _| Err(e)),
+    };
+    let stdin_ready = match pending.wait() {
+        PollWait::Nothing => false,
+        PollWait::Sleep(ns) if real => {
+            if link.group.wait_stop(Duration::from_nanos(ns)) {
+                return Err(RuntimeError::user(Box::new(Stopped)));
+            }
+            false
+        }
+        PollWait::Sleep(ns) => {
+            peek(&mut env, |c, _| c.poll_sleep(ns));
+            false
+        }
+        PollWait::Stdin(timeout) if host_stdin => wait_host_stdin(&link, timeout)?,
+        PollWait::Stdin(_) => true,
+    };
+    call(env, id, abi, &raw, move |c, m| {
+        c.poll_end(m, pending, stdin_ready)
+    })
+}
+
+/// `fd_read` for a thread of a threaded program: a read of the host's stdin first waits,
+/// without the context, until there is something to read.
+fn fd_read_threaded(
+    mut env: FunctionEnvMut<'_, WasiState>,
+    abi: Abi,
+    args: [u32; 4],
+) -> Result<i32, RuntimeError> {
+    let id = CallId::of("fd_read").expect("in trace::CALLS");
+    let [fd, iovs, n, out] = args;
+    if let Some(link) = env.data().thread.clone()
+        && peek(&mut env, |c, _| c.reads_host_stdin(fd))
+    {
+        wait_host_stdin(&link, None)?;
+    }
+    call(env, id, abi, &args.map(u64::from), move |c, m| {
+        c.fd_read(m, fd, iovs, n, out)
+    })
+}
+
+/// `wasi.thread-spawn(start_arg)`: the new thread's id (positive), or -1 if it could not be
+/// started (the wasi-threads proposal leaves the negative value open; wasi-libc reports
+/// `EAGAIN`).
+pub(crate) fn thread_spawn(store: &mut Store, env: &FunctionEnv<WasiState>) -> Function {
+    Function::new_typed_with_env(
+        store,
+        env,
+        |env: FunctionEnvMut<'_, WasiState>, arg: i32| -> Result<i32, RuntimeError> {
+            let Some(link) = &env.data().thread else {
+                return Ok(-1);
+            };
+            if link.group.stopping() {
+                return Err(RuntimeError::user(Box::new(Stopped)));
+            }
+            // Thread ids fit in 29 bits; the argument is the guest's, passed back as is.
+            Ok(link.group.spawn(arg as u32).map_or(-1, |tid| tid as i32))
+        },
+    )
+}
+
+/// Both WASI namespaces bound to `env`; `threaded`: with the waiting calls of threaded
+/// programs.
+pub(crate) fn wasi_imports(
+    store: &mut Store,
+    env: &FunctionEnv<WasiState>,
+    threaded: bool,
+) -> Imports {
+    let mut imports = Imports::new();
+    for (name, abi) in [
+        ("wasi_snapshot_preview1", Abi::P1),
+        ("wasi_unstable", Abi::P0),
+    ] {
+        let mut ns = namespace(store, env, abi);
+        if threaded {
+            ns.insert(
+                "poll_oneoff",
+                Function::new_typed_with_env(
+                    store,
+                    env,
+                    move |env: FunctionEnvMut<'_, WasiState>, i: u32, o: u32, n: u32, out: u32| {
+                        poll_threaded(env, abi, [i, o, n, out])
+                    },
+                ),
+            );
+            ns.insert(
+                "fd_read",
+                Function::new_typed_with_env(
+                    store,
+                    env,
+                    move |env: FunctionEnvMut<'_, WasiState>,
+                          fd: u32,
+                          iovs: u32,
+                          n: u32,
+                          out: u32| {
+                        fd_read_threaded(env, abi, [fd, iovs, n, out])
+                    },
+                ),
+            );
+        }
+        imports.register_namespace(name, ns);
+    }
+    imports
 }
 
 /// Narrows a wasm `i32` argument to a smaller WASI integer type, `EINVAL` if it does not fit.
@@ -71,7 +267,7 @@ macro_rules! wasi_imports {
                 Function::new_typed_with_env(
                     $store,
                     $env,
-                    move |env: FunctionEnvMut<'_, WasiState>, $($arg: $ty),*| -> i32 {
+                    move |env: FunctionEnvMut<'_, WasiState>, $($arg: $ty),*| -> Result<i32, RuntimeError> {
                         // The raw arguments, widened (an i64 as its bits), for a trace.
                         let args = [$($arg as u64),*];
                         call(env, id, abi, &args, |$ctx, $mem| { let _ = &$mem; $body })
@@ -84,7 +280,7 @@ macro_rules! wasi_imports {
 }
 
 /// The import namespace for `abi`, bound to `env`.
-pub(crate) fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Abi) -> Exports {
+fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Abi) -> Exports {
     let mut ns = wasi_imports! { store, env, abi;
         "args_get" => |c, m, a: u32, b: u32| c.args_get(m, a, b);
         "args_sizes_get" => |c, m, a: u32, b: u32| c.args_sizes_get(m, a, b);
@@ -140,7 +336,11 @@ pub(crate) fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Ab
             Function::new_typed_with_env(
                 store,
                 env,
-                move |env: FunctionEnvMut<'_, WasiState>, fd: u32, f: u32, out: u32| -> i32 {
+                move |env: FunctionEnvMut<'_, WasiState>,
+                      fd: u32,
+                      f: u32,
+                      out: u32|
+                      -> Result<i32, RuntimeError> {
                     let id = CallId::of("sock_accept").expect("in trace::CALLS");
                     let args = [fd, f, out].map(u64::from);
                     call(env, id, abi, &args, |c, m| {
@@ -155,12 +355,17 @@ pub(crate) fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Ab
         Function::new_typed_with_env(
             store,
             env,
-            |mut env: FunctionEnvMut<'_, WasiState>, code: u32| -> Result<(), RuntimeError> {
-                if let Some(t) = &mut env.data_mut().trace
-                    && t.filter
+            |env: FunctionEnvMut<'_, WasiState>, code: u32| -> Result<(), RuntimeError> {
+                let state = env.data();
+                if let Some(t) = &state.trace {
+                    let mut t = lock(t);
+                    if t.filter
                         .allows(CallId::of("proc_exit").expect("in trace::CALLS"))
-                {
-                    (t.hook)(&TraceEvent::exit(code));
+                    {
+                        let mut event = TraceEvent::exit(code);
+                        event.thread = state.thread.as_ref().map_or(0, |t| t.tid);
+                        (t.hook)(&event);
+                    }
                 }
                 Err(RuntimeError::user(Box::new(ExitCode(code))))
             },

@@ -1,6 +1,6 @@
 //! The limits of one run, as the library and the CLI take them: one memory budget for what the
 //! guest makes the host hold, inodes (`ENOSPC` beyond), open fds (`EMFILE`), wall-clock time
-//! and instruction fuel (the run ends). The budget (`crate::vfs::budget::Budget`) is charged
+//! and instruction fuel (the run ends), guest threads. The budget (`crate::vfs::budget::Budget`) is charged
 //! by the filesystem, by linear memory and tables (`memory_budget`), by captured output and
 //! by the arguments and environment; the fd table enforces the fd limit, the watchdog and the
 //! metering middleware the last two.
@@ -33,6 +33,10 @@ pub struct ResourceLimits {
     /// metering middleware; deterministic); then it is stopped (`Error::OutOfFuel`, exit
     /// status 152 in the CLI). Default: none (the module is compiled without metering).
     pub fuel: Option<u64>,
+    /// Guest threads that may run at once, the main thread included (wasi-threads); a
+    /// `thread-spawn` beyond it fails (the guest sees `EAGAIN` from `pthread_create`, an
+    /// error from Rust's `thread::spawn`). `--max-threads` in the CLI. Default 64.
+    pub max_threads: u32,
 }
 
 impl ResourceLimits {
@@ -42,6 +46,8 @@ impl ResourceLimits {
     pub const DEFAULT_MAX_INODES: u64 = 1_000_000;
     /// Default `max_fds`: 1024, as Linux's usual `RLIMIT_NOFILE`.
     pub const DEFAULT_MAX_FDS: u32 = 1024;
+    /// Default `max_threads`: 64.
+    pub const DEFAULT_MAX_THREADS: u32 = 64;
 
     /// The defaults above, no timeout, no fuel.
     pub const DEFAULT: ResourceLimits = ResourceLimits {
@@ -50,6 +56,7 @@ impl ResourceLimits {
         max_fds: Self::DEFAULT_MAX_FDS,
         timeout: None,
         fuel: None,
+        max_threads: Self::DEFAULT_MAX_THREADS,
     };
 }
 

@@ -12,9 +12,11 @@ use crate::vfs::budget::Budget;
 use std::cell::RefCell;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use wasmer::sys::vm::{
-    LinearMemory, MemoryError, MemoryStyle, TableStyle, VMMemory, VMMemoryDefinition,
-    VMSharedMemory, VMTable, VMTableDefinition,
+    ExpectedValue, LinearMemory, MemoryError, MemoryStyle, TableStyle, ThreadConditions, VMMemory,
+    VMMemoryDefinition, VMSharedMemory, VMTable, VMTableDefinition, WaiterError,
 };
 use wasmer::sys::{BaseTunables, NativeEngineExt, Tunables};
 use wasmer::{Engine, MemoryType, Pages, TableType};
@@ -37,8 +39,13 @@ struct Scope {
     tables: u64,
 }
 
+type MemoryHandle = Box<dyn LinearMemory + Send + Sync + 'static>;
+
 thread_local! {
     static CURRENT: RefCell<Option<Scope>> = const { RefCell::new(None) };
+    /// A handle to an existing memory that the next host memory made on this thread is.
+    static ATTACH: RefCell<Option<Result<MemoryHandle, MemoryError>>> =
+        const { RefCell::new(None) };
 }
 
 /// What the tables of one instance hold of a budget; given back when dropped (with the store
@@ -96,8 +103,10 @@ impl BudgetTunables {
             .map_err(|_| over_budget(initial))?;
         Ok(VMMemory(Box::new(Budgeted {
             inner: memory.0,
-            budget,
-            charged: initial,
+            account: Arc::new(Account {
+                budget,
+                charged: AtomicU64::new(initial),
+            }),
         })))
     }
 
@@ -158,6 +167,9 @@ impl Tunables for BudgetTunables {
         ty: &MemoryType,
         style: &MemoryStyle,
     ) -> Result<VMMemory, MemoryError> {
+        if let Some(handle) = ATTACH.with(|a| a.take()) {
+            return handle.map(VMMemory);
+        }
         self.charged(self.0.create_host_memory(ty, style)?)
     }
 
@@ -192,12 +204,39 @@ impl Tunables for BudgetTunables {
     }
 }
 
-/// A linear memory whose growth is charged to a budget (and given back when it is dropped).
+/// What one linear memory holds of a budget, shared by every handle to it (a shared memory
+/// has one per thread); given back when the last handle is dropped.
+#[derive(Debug)]
+struct Account {
+    budget: Arc<Budget>,
+    charged: AtomicU64,
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        self.budget.refund(*self.charged.get_mut(), 0);
+    }
+}
+
+/// A linear memory whose growth is charged to a budget. Atomics (`memory.atomic.wait` and
+/// `notify`) are forwarded, so a shared memory behind it works across threads.
 #[derive(Debug)]
 struct Budgeted {
     inner: Box<dyn LinearMemory + Send + Sync + 'static>,
-    budget: Arc<Budget>,
-    charged: u64,
+    account: Arc<Account>,
+}
+
+impl Budgeted {
+    fn charge(&self, bytes: u64) -> Result<(), MemoryError> {
+        self.account
+            .budget
+            .charge(bytes, 0)
+            .map_err(|_| over_budget(bytes))
+    }
+
+    fn refund(&self, bytes: u64) {
+        self.account.budget.refund(bytes, 0);
+    }
 }
 
 impl LinearMemory for Budgeted {
@@ -215,16 +254,14 @@ impl LinearMemory for Budgeted {
 
     fn grow(&mut self, delta: Pages) -> Result<Pages, MemoryError> {
         let bytes = u64::from(delta.0) * PAGE;
-        self.budget
-            .charge(bytes, 0)
-            .map_err(|_| over_budget(bytes))?;
+        self.charge(bytes)?;
         match self.inner.grow(delta) {
             Ok(p) => {
-                self.charged += bytes;
+                self.account.charged.fetch_add(bytes, Ordering::Relaxed);
                 Ok(p)
             }
             Err(e) => {
-                self.budget.refund(bytes, 0);
+                self.refund(bytes);
                 Err(e)
             }
         }
@@ -233,19 +270,19 @@ impl LinearMemory for Budgeted {
     fn grow_at_least(&mut self, min_size: u64) -> Result<(), MemoryError> {
         let have = u64::from(self.inner.size().0) * PAGE;
         let more = min_size.saturating_sub(have);
-        self.budget.charge(more, 0).map_err(|_| over_budget(more))?;
+        self.charge(more)?;
         match self.inner.grow_at_least(min_size) {
             Ok(()) => {
                 let now = u64::from(self.inner.size().0) * PAGE;
                 // Charge what it really grew by.
                 let grew = now.saturating_sub(have);
-                self.budget.refund(more, 0);
-                self.budget.add(grew);
-                self.charged += grew;
+                self.refund(more);
+                self.account.budget.add(grew);
+                self.account.charged.fetch_add(grew, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {
-                self.budget.refund(more, 0);
+                self.refund(more);
                 Err(e)
             }
         }
@@ -253,8 +290,7 @@ impl LinearMemory for Budgeted {
 
     fn reset(&mut self) -> Result<(), MemoryError> {
         self.inner.reset()?;
-        self.budget.refund(self.charged, 0);
-        self.charged = 0;
+        self.refund(self.account.charged.swap(0, Ordering::Relaxed));
         Ok(())
     }
 
@@ -262,8 +298,13 @@ impl LinearMemory for Budgeted {
         self.inner.vmmemory()
     }
 
+    /// Another handle to the same memory (a shared memory for another thread's store),
+    /// charged to the same account.
     fn try_clone(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {
-        self.inner.try_clone()
+        Ok(Box::new(Budgeted {
+            inner: self.inner.try_clone()?,
+            account: self.account.clone(),
+        }))
     }
 
     fn copy(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {
@@ -273,10 +314,67 @@ impl LinearMemory for Budgeted {
     fn as_shared(&self) -> Result<VMSharedMemory, MemoryError> {
         self.inner.as_shared()
     }
+
+    unsafe fn do_wait(
+        &mut self,
+        dst: u32,
+        expected: ExpectedValue,
+        timeout: Option<Duration>,
+    ) -> Result<u32, WaiterError> {
+        // SAFETY: forwarded with the caller's guarantee that `dst` is a valid, aligned offset
+        // in this memory (the inner memory is this memory).
+        unsafe { self.inner.do_wait(dst, expected, timeout) }
+    }
+
+    fn do_notify(&mut self, dst: u32, count: u32) -> u32 {
+        self.inner.do_notify(dst, count)
+    }
+
+    fn thread_conditions(&self) -> Option<&ThreadConditions> {
+        self.inner.thread_conditions()
+    }
 }
 
-impl Drop for Budgeted {
-    fn drop(&mut self) {
-        self.budget.refund(self.charged, 0);
+/// The one shared linear memory of a threaded program, made outside any store and charged to
+/// the run's budget: each thread's store gets a handle to it (`attach`), and stopping the
+/// program wakes every thread waiting on it (`stop_waiters`).
+pub(crate) struct ProgramMemory {
+    vm: VMMemory,
+}
+
+impl ProgramMemory {
+    /// A memory of type `ty` (shared) made with `engine`'s tunables.
+    pub(crate) fn new(
+        engine: &Engine,
+        ty: &MemoryType,
+        budget: Option<Arc<Budget>>,
+    ) -> Result<ProgramMemory, MemoryError> {
+        let tunables = engine.tunables();
+        let style = tunables.memory_style(ty);
+        let (vm, _) = with_budget(budget, || tunables.create_host_memory(ty, &style));
+        Ok(ProgramMemory { vm: vm? })
+    }
+
+    /// A handle to the memory in `store`, whose engine must carry the budgeted tunables:
+    /// they hand it over when wasmer asks them for a new memory (wasmer's public API takes
+    /// no ready-made memory of ours into a store).
+    pub(crate) fn attach(&self, store: &mut wasmer::Store) -> Result<wasmer::Memory, MemoryError> {
+        let ty = self.vm.ty();
+        ATTACH.with(|a| a.replace(Some(self.vm.try_clone().map(|m| m.0))));
+        let memory = wasmer::Memory::new(store, ty);
+        match ATTACH.with(|a| a.take()) {
+            None => memory,
+            Some(_) => Err(MemoryError::Generic(
+                "threads need an engine made by strata (runtime::engine_for or budgeted)".into(),
+            )),
+        }
+    }
+
+    /// Makes every `memory.atomic.wait`, now and later, trap: a thread blocked in one wakes
+    /// and ends, as does one that would block after the program ended.
+    pub(crate) fn stop_waiters(&self) {
+        if let Some(conditions) = self.vm.thread_conditions() {
+            conditions.disable_atomics();
+        }
     }
 }

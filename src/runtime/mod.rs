@@ -75,12 +75,14 @@
 //! ```
 
 pub mod cache;
+mod copying_memory;
 mod error;
 mod imports;
 pub mod limits;
 mod memory_budget;
 mod metering;
 mod stdio;
+mod threads;
 mod watchdog;
 
 pub use error::{Error, Input as ErrorInput};
@@ -89,11 +91,12 @@ pub use memory_budget::budgeted;
 pub use metering::metered_engine;
 
 use crate::vfs::{MemFs, Vfs};
-use crate::wasi::abi::Abi;
 use crate::wasi::ctx::{Capture, HostEnvironment, Input, Output, WasiCtx};
 use crate::wasi::faults::{Fault, FaultPlan};
 use crate::wasi::trace::{TraceEvent, TraceFilter};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use threads::{End, ThreadGroup, ThreadLink};
 use wasmer::sys::vm::TrapCode;
 use wasmer::{Engine, ExternType, FunctionEnv, Imports, Instance, Memory, Module, Store};
 use watchdog::{DeadlineEnvironment, Watchdog};
@@ -145,12 +148,28 @@ pub(crate) struct Tracer {
 
 /// The data behind every WASI import of one instance.
 pub struct WasiState {
-    /// The syscall layer's state: filesystem, fds, stdio, clocks.
-    pub ctx: WasiCtx,
+    /// The syscall layer's state: filesystem, fds, stdio, clocks; shared by the threads of a
+    /// wasi-threads program, each call holding it for its length.
+    ctx: Arc<Mutex<WasiCtx>>,
     memory: Option<Memory>,
-    trace: Option<Tracer>,
+    trace: Option<Arc<Mutex<Tracer>>>,
     /// What the instance's tables took of the run's budget, given back with the store.
     tables: Option<memory_budget::TableCharge>,
+    /// The thread this instance is, in a wasi-threads program.
+    thread: Option<ThreadLink>,
+}
+
+impl WasiState {
+    /// The syscall layer's state, locked.
+    pub fn ctx(&self) -> MutexGuard<'_, WasiCtx> {
+        lock(&self.ctx)
+    }
+}
+
+/// Locks `m`, also after a panic elsewhere (the state stays usable: every syscall leaves it
+/// consistent before it can fail).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Builds the WASI environment of one instance, in the shape of wasmer-wasi's builder.
@@ -446,14 +465,15 @@ impl WasiEnvBuilder {
         let limits = self.limits;
         let (filter, time) = (self.trace_filter, self.trace_time);
         let (ctx, trace) = self.build_ctx()?;
-        let trace = trace.map(|hook| Tracer { hook, filter, time });
+        let trace = trace.map(|hook| Arc::new(Mutex::new(Tracer { hook, filter, time })));
         let env = FunctionEnv::new(
             store,
             WasiState {
-                ctx,
+                ctx: Arc::new(Mutex::new(ctx)),
                 memory: None,
                 trace,
                 tables: None,
+                thread: None,
             },
         );
         Ok(WasiFunctionEnv { env, limits })
@@ -480,7 +500,7 @@ impl WasiEnvBuilder {
         let env = self.finalize(&mut store)?;
         let instance = env.instantiate(&mut store, &module)?;
         let (exit_code, _) = env.call(&mut store, &instance, None, &[])?;
-        let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Vfs::default()));
+        let ctx = std::mem::replace(&mut *env.ctx(&mut store), WasiCtx::new(Vfs::default()));
         Ok(RunOutcome { exit_code, ctx })
     }
 }
@@ -508,13 +528,57 @@ impl WasiFunctionEnv {
     }
 
     /// `run_instance` within the limits' timeout: a watchdog interrupts the guest when its
-    /// time is up (`Error::Timeout`), and waits in `poll_oneoff` end by then.
+    /// time is up (`Error::Timeout`), and waits in `poll_oneoff` end by then. In a
+    /// wasi-threads program this is the main thread: the call returns when the program
+    /// ends, from whichever thread ended it, after the other threads were stopped.
     pub fn call(
         &self,
         store: &mut Store,
         instance: &Instance,
         func: Option<&str>,
         args: &[wasmer::Value],
+    ) -> Result<(u32, Box<[wasmer::Value]>), Error> {
+        let group = self
+            .env
+            .as_ref(store)
+            .thread
+            .as_ref()
+            .map(|t| t.group.clone());
+        let Some(group) = group else {
+            return self.call_within_time(store, instance, func, args, None);
+        };
+        if !group.enter(threads::MAIN, store.interrupter()) {
+            return Err(Error::Host("the program was already run".into()));
+        }
+        let result = self.call_within_time(store, instance, func, args, Some(&group));
+        group.leave(threads::MAIN);
+        // `_start` returning ends the program as `proc_exit(0)` would.
+        let end = match &result {
+            Ok((code, _)) => End::Exit(*code),
+            Err(Error::Trap(msg)) => End::Trap(msg.clone()),
+            Err(Error::Timeout) => End::Timeout,
+            Err(Error::OutOfFuel) => End::OutOfFuel,
+            Err(_) => End::Trap("host error".into()),
+        };
+        group.end(end.clone());
+        group.join_threads();
+        let outcome = group.outcome().unwrap_or(end.clone());
+        match (outcome, result) {
+            (outcome, result) if outcome == end => result,
+            (End::Exit(code), _) => Ok((code, Box::new([]))),
+            (End::Trap(msg), _) => Err(Error::Trap(msg)),
+            (End::Timeout, _) => Err(Error::Timeout),
+            (End::OutOfFuel, _) => Err(Error::OutOfFuel),
+        }
+    }
+
+    fn call_within_time(
+        &self,
+        store: &mut Store,
+        instance: &Instance,
+        func: Option<&str>,
+        args: &[wasmer::Value],
+        group: Option<&Arc<ThreadGroup>>,
     ) -> Result<(u32, Box<[wasmer::Value]>), Error> {
         // No timeout, or one too far off to matter (`Duration::MAX`).
         let Some(deadline) = self
@@ -529,18 +593,26 @@ impl WasiFunctionEnv {
                 "timeouts need a unix host (wasmer's host interrupts)".into(),
             ));
         }
-        let ctx = self.ctx(store);
-        let inner = std::mem::replace(&mut ctx.environment, Box::new(HostEnvironment::default()));
-        let deadline_env = DeadlineEnvironment::new(inner, deadline);
-        let slot = deadline_env.slot();
-        ctx.environment = Box::new(deadline_env);
-        let watchdog = Watchdog::start(store, deadline);
+        let slot = {
+            let mut ctx = self.ctx(store);
+            let inner =
+                std::mem::replace(&mut ctx.environment, Box::new(HostEnvironment::default()));
+            let deadline_env = DeadlineEnvironment::new(inner, deadline);
+            let slot = deadline_env.slot();
+            ctx.environment = Box::new(deadline_env);
+            slot
+        };
+        // Every thread of the program stops at the deadline.
+        let on_fire = group.map(|g| {
+            let g = g.clone();
+            Box::new(move || g.end(End::Timeout)) as Box<dyn FnOnce() + Send>
+        });
+        let watchdog = Watchdog::start(store, deadline, on_fire);
         let result = run_instance(store, instance, func, args);
         let fired = watchdog.stop();
         // Give the guest its own environment back for later calls.
-        let ctx = self.ctx(store);
         if let Some(inner) = slot.take() {
-            ctx.environment = inner;
+            self.ctx(store).environment = inner;
         }
         match result {
             Err(Error::Trap(_)) if fired => Err(Error::Timeout),
@@ -551,19 +623,24 @@ impl WasiFunctionEnv {
         }
     }
 
-    /// The imports for `module`: both WASI namespaces. Fails, naming the import, if the
-    /// module needs a function neither provides.
+    /// The imports for `module`: both WASI namespaces, and for a wasi-threads program (one
+    /// that imports a shared memory) that memory and `wasi.thread-spawn`. Fails, naming the
+    /// import, if the module needs a function neither provides.
     pub fn import_object(&self, store: &mut Store, module: &Module) -> Result<Imports, Error> {
-        refuse_shared_memory(module)?;
-        let mut imports = Imports::new();
-        imports.register_namespace(
-            "wasi_snapshot_preview1",
-            imports::namespace(store, &self.env, Abi::P1),
-        );
-        imports.register_namespace(
-            "wasi_unstable",
-            imports::namespace(store, &self.env, Abi::P0),
-        );
+        refuse_own_shared_memory(module)?;
+        let threaded = threads::is_threaded(module);
+        let mut imports = imports::wasi_imports(store, &self.env, threaded);
+        if threaded {
+            let state = self.env.as_ref(store);
+            let (ctx, trace) = (state.ctx.clone(), state.trace.clone());
+            let budget = lock(&ctx).vfs.budget().cloned();
+            let group = ThreadGroup::new(store, module, ctx, trace, &self.limits, budget)?;
+            group.define_imports(store, &self.env, &mut imports)?;
+            self.env.as_mut(store).thread = Some(ThreadLink {
+                tid: threads::MAIN,
+                group,
+            });
+        }
         for import in module.imports() {
             if matches!(import.module(), "wasi_snapshot_preview1" | "wasi_unstable")
                 && !imports.exists(import.module(), import.name())
@@ -617,25 +694,29 @@ impl WasiFunctionEnv {
             .get_memory("memory")
             .map_err(|_| Error::NoMemory)?
             .clone();
-        if memory.ty(store).shared {
+        let state = self.env.as_mut(store);
+        // A shared memory is only handed over with the threads machinery that copes with it.
+        if state.thread.is_none() && memory.ty(store).shared {
             return Err(Error::SharedMemory);
         }
         self.env.as_mut(store).memory = Some(memory);
         Ok(())
     }
 
-    /// The WASI context (filesystem, fds, captured output) after or between calls.
-    pub fn ctx<'a>(&self, store: &'a mut Store) -> &'a mut WasiCtx {
-        &mut self.env.as_mut(store).ctx
+    /// The WASI context (filesystem, fds, captured output) after or between calls (locked:
+    /// let it go before calling the guest again).
+    pub fn ctx<'a>(&self, store: &'a mut Store) -> MutexGuard<'a, WasiCtx> {
+        lock(&self.env.as_mut(store).ctx)
     }
 }
 
-/// `Error::SharedMemory` if `module` declares or imports a shared memory.
-fn refuse_shared_memory(module: &Module) -> Result<(), Error> {
+/// `Error::SharedMemory` if `module` defines a shared memory of its own (exports one it does
+/// not import).
+fn refuse_own_shared_memory(module: &Module) -> Result<(), Error> {
     let shared = |t: &ExternType| matches!(t, ExternType::Memory(m) if m.shared);
-    let declared = module.exports().any(|e| shared(e.ty()));
+    let exported = module.exports().any(|e| shared(e.ty()));
     let imported = module.imports().any(|i| shared(i.ty()));
-    match declared || imported {
+    match exported && !imported {
         true => Err(Error::SharedMemory),
         false => Ok(()),
     }

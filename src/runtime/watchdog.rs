@@ -24,8 +24,14 @@ pub(super) struct Watchdog {
 const RETRY: Duration = Duration::from_millis(20);
 
 impl Watchdog {
+    /// Interrupts `store` at `deadline`, after calling `on_fire` (which stops the other
+    /// threads of a threaded program).
     #[cfg(unix)]
-    pub(super) fn start(store: &Store, deadline: Instant) -> Watchdog {
+    pub(super) fn start(
+        store: &Store,
+        deadline: Instant,
+        on_fire: Option<Box<dyn FnOnce() + Send>>,
+    ) -> Watchdog {
         let interrupter = store.interrupter();
         let done = Arc::new((Mutex::new(false), Condvar::new()));
         let shared = done.clone();
@@ -46,6 +52,12 @@ impl Watchdog {
                         .wait_timeout(over, deadline - now)
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
+                }
+                if let Some(f) = on_fire {
+                    // Not under the lock: stopping threads takes other locks.
+                    drop(over);
+                    f();
+                    over = lock.lock().unwrap_or_else(|e| e.into_inner());
                 }
                 loop {
                     interrupter.interrupt();
@@ -166,6 +178,10 @@ impl Environment for DeadlineEnvironment {
             self.slot.0.cut_short.store(true, Ordering::Relaxed);
         }
         self.with(|e| e.sleep_ns(ns.min(left)));
+    }
+
+    fn waits_for_real(&self) -> bool {
+        self.with(|e| e.waits_for_real())
     }
 
     /// Asked by a wait that has time left: true ends it early.

@@ -343,6 +343,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// Guest threads a wasi-threads program may run at once, its main thread included
+    /// (`ResourceLimits::max_threads`, `--max-threads`); a `thread-spawn` beyond fails.
+    pub fn max_threads(mut self, threads: u32) -> Self {
+        self.spec.limits.max_threads = threads;
+        self
+    }
+
     /// Wall-clock time of each run; then it stops with `Status::TimedOut`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.spec.limits.timeout = Some(timeout);
@@ -554,7 +561,7 @@ impl Sandbox {
         if let Some(f) = trace_file {
             f.finish()?;
         }
-        let ctx = std::mem::replace(env.ctx(&mut store), WasiCtx::new(Default::default()));
+        let ctx = std::mem::replace(&mut *env.ctx(&mut store), WasiCtx::new(Default::default()));
         let outcome = Outcome {
             status,
             // Moved, not copied: a run that filled its budget with output must not need twice

@@ -114,6 +114,12 @@ pub trait Environment: Send {
     fn expired(&self) -> bool {
         false
     }
+    /// Whether `sleep_ns` really waits (the host's clocks) rather than moving virtual clocks
+    /// on (a deterministic run): a runtime with several guest threads waits outside the
+    /// context in the first case. Default: yes.
+    fn waits_for_real(&self) -> bool {
+        true
+    }
 }
 
 /// The host's clocks and randomness.

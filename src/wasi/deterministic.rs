@@ -60,6 +60,10 @@ impl Environment for DeterministicEnvironment {
         // No real wait: the virtual clocks jump.
         self.elapsed_ns = self.elapsed_ns.saturating_add(ns);
     }
+
+    fn waits_for_real(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

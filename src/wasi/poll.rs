@@ -14,6 +14,44 @@ pub const MAX_SUBSCRIPTIONS: u32 = 65536;
 /// realtime clock follows clock changes.
 const MAX_SLEEP_NS: u64 = 1_000_000_000;
 
+/// A `poll_oneoff` between reading its subscriptions (`poll_begin`) and writing its events
+/// (`poll_end`): what it found ready and what it must wait for. Split so that a runtime with
+/// several guest threads can wait without holding the context.
+#[derive(Debug)]
+pub struct PendingPoll {
+    list: Vec<abi::Subscription>,
+    ready: Vec<Event>,
+    /// Nanoseconds until each clock subscription fires, by subscription index.
+    clocks: Vec<(usize, u64)>,
+    earliest: Option<u64>,
+    waits_on_stdin: bool,
+    events: u32,
+    nevents: u32,
+}
+
+/// What a pending `poll_oneoff` waits for before its events are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollWait {
+    /// Nothing: something is ready, or nothing can become ready.
+    Nothing,
+    /// This many nanoseconds (the earliest clock).
+    Sleep(u64),
+    /// The host's stdin to become readable, or the timeout (ns) to pass.
+    Stdin(Option<u64>),
+}
+
+impl PendingPoll {
+    /// What the call waits for.
+    pub fn wait(&self) -> PollWait {
+        match (self.ready.is_empty(), self.waits_on_stdin, self.earliest) {
+            (false, _, _) => PollWait::Nothing,
+            (true, true, timeout) => PollWait::Stdin(timeout),
+            (true, false, Some(ns)) => PollWait::Sleep(ns),
+            (true, false, None) => PollWait::Nothing,
+        }
+    }
+}
+
 impl WasiCtx {
     /// `poll_oneoff`: waits for the first of `nsubs` subscriptions at `subs`; events go to
     /// `events`, their number to `nevents`.
@@ -27,6 +65,30 @@ impl WasiCtx {
         nsubs: u32,
         nevents: u32,
     ) -> Result<()> {
+        let pending = self.poll_begin(mem, abi, subs, events, nsubs, nevents)?;
+        let stdin_ready = match pending.wait() {
+            PollWait::Nothing => false,
+            PollWait::Sleep(ns) => {
+                self.poll_sleep(ns);
+                false
+            }
+            PollWait::Stdin(timeout) => self.wait_stdin(timeout),
+        };
+        self.poll_end(mem, pending, stdin_ready)
+    }
+
+    /// The first half of `poll_oneoff`: checks and reads the subscriptions, and finds what is
+    /// ready now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn poll_begin<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        abi: Abi,
+        subs: u32,
+        events: u32,
+        nsubs: u32,
+        nevents: u32,
+    ) -> Result<PendingPoll> {
         if nsubs == 0 {
             return Err(Errno::Inval);
         }
@@ -50,7 +112,6 @@ impl WasiCtx {
 
         let mut ready: Vec<Event> = Vec::new();
         let mut waits_on_stdin = false;
-        // Nanoseconds until each clock subscription fires, by subscription index.
         let mut clocks: Vec<(usize, u64)> = Vec::new();
         for (i, s) in list.iter().enumerate() {
             match s.kind {
@@ -84,14 +145,51 @@ impl WasiCtx {
                 }
             }
         }
-
         let earliest = clocks.iter().map(|&(_, ns)| ns).min();
+        Ok(PendingPoll {
+            list,
+            ready,
+            clocks,
+            earliest,
+            waits_on_stdin,
+            events,
+            nevents,
+        })
+    }
+
+    /// Waits `ns` in the guest's environment (cut into slices, so an absolute deadline on
+    /// the realtime clock follows clock changes; ends early when the run's time is up).
+    pub fn poll_sleep(&mut self, ns: u64) {
+        let mut left = ns;
+        while left > 0 && !self.environment.expired() {
+            let step = left.min(MAX_SLEEP_NS);
+            self.environment.sleep_ns(step);
+            left -= step;
+        }
+    }
+
+    /// The second half of `poll_oneoff`, after its wait: `stdin_ready` tells whether a wait
+    /// on stdin ended because it became readable. Writes the events.
+    pub fn poll_end<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        pending: PendingPoll,
+        stdin_ready: bool,
+    ) -> Result<()> {
+        let PendingPoll {
+            list,
+            mut ready,
+            clocks,
+            earliest,
+            waits_on_stdin,
+            events,
+            nevents,
+        } = pending;
         if ready.is_empty() {
             if waits_on_stdin {
-                let got = self.wait_stdin(earliest);
                 for s in &list {
                     if let SubscriptionKind::FdRead(fd) = s.kind
-                        && got
+                        && stdin_ready
                         && self.fd_readiness(fd, true).ok().flatten().is_some()
                     {
                         ready.push(Event::fd(s.userdata, abi::eventtype::FD_READ, 0));
@@ -99,13 +197,6 @@ impl WasiCtx {
                 }
                 if !ready.is_empty() {
                     return self.write_events(mem, events, nevents, &ready);
-                }
-            } else if let Some(ns) = earliest {
-                let mut left = ns;
-                while left > 0 && !self.environment.expired() {
-                    let step = left.min(MAX_SLEEP_NS);
-                    self.environment.sleep_ns(step);
-                    left -= step;
                 }
             }
             // Report every clock due at the earliest deadline, in subscription order; later
@@ -152,15 +243,31 @@ impl WasiCtx {
 
     /// Waits until stdin is readable or `timeout_ns` passes; true if readable.
     fn wait_stdin(&mut self, timeout_ns: Option<u64>) -> bool {
-        if !matches!(self.stdin, Input::Inherit) {
+        if !self.stdin_is_host() {
             return true;
         }
         host_poll_stdin(timeout_ns)
     }
+
+    /// Whether stdin is the host's own (reading it may block).
+    pub fn stdin_is_host(&self) -> bool {
+        matches!(self.stdin, Input::Inherit)
+    }
+
+    /// Whether reading `fd` reads the host's own stdin (and so may block).
+    pub fn reads_host_stdin(&self, fd: u32) -> bool {
+        self.stdin_is_host()
+            && self
+                .fds
+                .get(fd)
+                .is_ok_and(|e| matches!(e.kind, FdKind::Stdio(Stdio::Stdin)))
+    }
 }
 
+/// Waits until the host's stdin is readable (or at end of file) or `timeout_ns` passes;
+/// true if readable.
 #[cfg(unix)]
-fn host_poll_stdin(timeout_ns: Option<u64>) -> bool {
+pub fn host_poll_stdin(timeout_ns: Option<u64>) -> bool {
     let ms = timeout_ns.map_or(-1, |ns| ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32);
     let mut pfd = libc::pollfd {
         fd: 0,
@@ -172,8 +279,9 @@ fn host_poll_stdin(timeout_ns: Option<u64>) -> bool {
     rc > 0
 }
 
+/// Waits until the host's stdin is readable: on this host, at once.
 #[cfg(not(unix))]
-fn host_poll_stdin(_timeout_ns: Option<u64>) -> bool {
+pub fn host_poll_stdin(_timeout_ns: Option<u64>) -> bool {
     true
 }
 

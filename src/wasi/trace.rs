@@ -231,6 +231,9 @@ pub struct TraceEvent {
     pub errno: Option<Errno>,
     /// How long the call took, when timing was asked for.
     pub elapsed: Option<Duration>,
+    /// The guest thread that made the call: 0 for the main thread, else the id
+    /// `thread-spawn` gave it (wasi-threads programs).
+    pub thread: u32,
 }
 
 impl TraceEvent {
@@ -242,12 +245,16 @@ impl TraceEvent {
             result: "?".into(),
             errno: None,
             elapsed: None,
+            thread: 0,
         }
     }
 }
 
 impl fmt::Display for TraceEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.thread != 0 {
+            write!(f, "[thread {}] ", self.thread)?;
+        }
         write!(f, "{}({}) = {}", self.call, self.args, self.result)?;
         if let Some(t) = self.elapsed {
             write!(f, " <{}.{:09}>", t.as_secs(), t.subsec_nanos())?;
@@ -276,6 +283,7 @@ pub fn traced<M: GuestMemory + ?Sized>(
         result: shown,
         errno: result.err(),
         elapsed,
+        thread: 0,
     };
     (result, event)
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds every test program and copies the modules to wasm/NAME.wasm (committed: CI never
-# rebuilds). Needs: rustup target wasm32-wasip1; python3 (interface checks); for the C program
+# rebuilds). Needs: rustup targets wasm32-wasip1 and wasm32-wasip1-threads; python3 (interface checks); for the C program
 # clang + lld + wasi-libc (Debian 12: apt-get install clang lld wasi-libc libclang-rt-dev-wasm32;
 # without them wasm/c_fsdemo.wasm is kept as committed). CARGO_TARGET_DIR defaults to
 # tests/programs/target. Then run tools/validate_wasmtime.py (needs `pip install wasmtime`).
@@ -20,6 +20,10 @@ mkdir -p wasm
 for m in $BINS $LIBS; do
     cp "$OUT/$m.wasm" "wasm/$m.wasm"
 done
+
+# the wasi-threads program (std::thread): needs rustup target wasm32-wasip1-threads
+cargo build --release --target wasm32-wasip1-threads --bin threads --locked
+cp "$CARGO_TARGET_DIR/wasm32-wasip1-threads/release/threads.wasm" wasm/threads.wasm
 
 # C program on wasi-libc (Debian's clang 14 calls the target wasm32-wasi)
 if command -v clang >/dev/null && [ -e /usr/lib/wasm32-wasi/libc.a ] || [ -n "${WASI_SYSROOT:-}" ]; then

@@ -110,6 +110,10 @@ struct RunArgs {
     /// Stop the guest after this much wall-clock time (500ms, 10s, 2m, 1h); exit status 124.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
+    /// Most guest threads running at once, the main thread included (wasi-threads
+    /// programs); a thread-spawn beyond it fails.
+    #[arg(long, value_name = "N", default_value_t = ResourceLimits::DEFAULT_MAX_THREADS)]
+    max_threads: u32,
     /// Stop the guest once it has executed N WebAssembly instructions (deterministic; the
     /// module is compiled with metering); exit status 152.
     #[arg(long, value_name = "N")]
@@ -237,6 +241,7 @@ fn sandbox(args: &RunArgs) -> Result<SandboxBuilder, Fail> {
             max_fds: args.max_fds,
             timeout: args.timeout,
             fuel: args.fuel,
+            max_threads: args.max_threads,
         });
     if let Some(name) = args.module.file_name() {
         b = b.argv0(name.to_string_lossy());
