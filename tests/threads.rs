@@ -173,6 +173,8 @@ fn the_cli_runs_threads_as_the_library_does() {
             "started 3 of 10\n",
         ),
         (&["--timeout", "300ms"], &["hang"], 124, ""),
+        // Fuel is per thread: the spinning thread burns its own and ends the program.
+        (&["--fuel", "5000000"], &["hang"], 152, ""),
     ];
     for (flags, args, code, out) in cases {
         let o = strata_cmd()
@@ -190,6 +192,7 @@ fn the_cli_runs_threads_as_the_library_does() {
             match flags.first() {
                 Some(&"--max-threads") => Sandbox::builder().max_threads(4),
                 Some(&"--timeout") => Sandbox::builder().timeout(Duration::from_millis(300)),
+                Some(&"--fuel") => Sandbox::builder().fuel(5_000_000),
                 _ => Sandbox::builder(),
             },
             args,
@@ -237,4 +240,34 @@ fn a_module_defining_its_own_shared_memory_is_refused() {
         "module defines its own shared memory: wasi-threads programs import it (build for \
          wasm32-wasip1-threads), or build for wasm32-wasip1 without threads"
     );
+}
+
+#[test]
+fn the_trace_names_the_thread_of_each_call() {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    run_ok(
+        Sandbox::builder().trace(strata::sandbox::Trace::Sink(std::sync::Arc::new(
+            move |l: &str| sink.lock().unwrap().push(l.to_string()),
+        ))),
+        &["spawn", "2"],
+        "spawned 2, wrote 1800 bytes, read back 1800\n",
+    );
+    let lines = lines.lock().unwrap();
+    // Each spawned thread opens and writes its own file; the main thread's lines carry no
+    // prefix, and it reads both files back.
+    for tid in [1, 2] {
+        let mine: Vec<_> = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("[thread {tid}] ")))
+            .collect();
+        assert!(
+            mine.iter()
+                .any(|l| l.contains("path_open(3, \"tmp/spawn/t")),
+            "{mine:?}"
+        );
+        assert!(mine.iter().any(|l| l.contains("fd_write(")), "{mine:?}");
+    }
+    assert!(lines.iter().any(|l| l.starts_with("args_get(")));
+    assert!(!lines.iter().any(|l| l.starts_with("[thread 0]")));
 }
