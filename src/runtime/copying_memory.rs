@@ -4,7 +4,8 @@
 //! that lives for the call; a writable range is copied out, handed over, and written back at
 //! the next access or when the call ends. So the syscall layer sees each range as it was when
 //! it first looked (a path cannot change between its check and its use), and a racing guest
-//! can only race with itself.
+//! can only race with itself. A call's input buffers (`fd_write`'s iovecs) can be copied
+//! before the call takes the context lock (`prefetch`), so the lock covers one copy, not two.
 
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,8 @@ pub(crate) struct CopyingMemory<'v> {
     arena: bumpalo::Bump,
     /// The range last handed out by `slice_mut`, not yet written back.
     pending: RefCell<Option<(u32, Vec<u8>)>>,
+    /// Ranges copied ahead of the call (`prefetch`), dropped when the call writes over them.
+    prefetched: Vec<(u32, Box<[u8]>)>,
 }
 
 impl<'v> CopyingMemory<'v> {
@@ -31,7 +34,37 @@ impl<'v> CopyingMemory<'v> {
             size,
             arena: bumpalo::Bump::new(),
             pending: RefCell::new(None),
+            prefetched: Vec::new(),
         }
+    }
+
+    /// Copies `[ptr, ptr + len)` now, for the call to read later without copying; a range
+    /// outside memory is left for the call to refuse.
+    pub(crate) fn prefetch(&mut self, ptr: u32, len: u32) {
+        if self.check(ptr, len).is_err() {
+            return;
+        }
+        let mut copy = vec![0u8; len as usize].into_boxed_slice();
+        if self.view.read(u64::from(ptr), &mut copy).is_ok() {
+            self.prefetched.push((ptr, copy));
+        }
+    }
+
+    /// The prefetched copy holding `[ptr, ptr + len)`, if any.
+    fn prefetched(&self, ptr: u32, len: u32) -> Option<&[u8]> {
+        let (start, end) = (u64::from(ptr), u64::from(ptr) + u64::from(len));
+        self.prefetched.iter().find_map(|(p, copy)| {
+            let p = u64::from(*p);
+            let within = start >= p && end <= p + copy.len() as u64;
+            within.then(|| &copy[(start - p) as usize..(end - p) as usize])
+        })
+    }
+
+    /// Forgets prefetched copies that a write to `[ptr, ptr + len)` makes stale.
+    fn invalidate(&mut self, ptr: u32, len: u32) {
+        let (start, end) = (u64::from(ptr), u64::from(ptr) + u64::from(len));
+        self.prefetched
+            .retain(|(p, copy)| end <= u64::from(*p) || start >= u64::from(*p) + copy.len() as u64);
     }
 
     fn check(&self, ptr: u32, len: u32) -> Result<()> {
@@ -60,6 +93,9 @@ impl GuestMemory for CopyingMemory<'_> {
     fn slice(&self, ptr: u32, len: u32) -> Result<&[u8]> {
         self.check(ptr, len)?;
         self.flush();
+        if let Some(copy) = self.prefetched(ptr, len) {
+            return Ok(copy);
+        }
         let copy = self.arena.alloc_slice_fill_copy(len as usize, 0u8);
         self.view
             .read(u64::from(ptr), copy)
@@ -70,6 +106,7 @@ impl GuestMemory for CopyingMemory<'_> {
     fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8]> {
         self.check(ptr, len)?;
         self.flush();
+        self.invalidate(ptr, len);
         // Copied out first: a syscall may fill only part of the range (a short read), and the
         // rest must come back as it was.
         let mut bytes = vec![0u8; len as usize];
@@ -84,6 +121,7 @@ impl GuestMemory for CopyingMemory<'_> {
         let len = u32::try_from(data.len()).map_err(|_| Errno::Fault)?;
         self.check(ptr, len)?;
         self.flush();
+        self.invalidate(ptr, len);
         self.view
             .write(u64::from(ptr), data)
             .map_err(|_| Errno::Fault)

@@ -48,6 +48,7 @@ fn call(
     let view = memory.view(&store);
     if state.thread.is_some() {
         let mut mem = CopyingMemory::new(view);
+        prefetch_input(&mut mem, id, args);
         return Ok(dispatch(state, &mut mem, id, abi, args, |c, m| f(c, m)));
     }
     // SAFETY: the memory is not shared (a shared one is only handed over with the threads
@@ -57,6 +58,30 @@ fn call(
     let bytes = unsafe { view.data_unchecked_mut() };
     let mut mem = SliceMemory::new(bytes);
     Ok(dispatch(state, &mut mem, id, abi, args, |c, m| f(c, m)))
+}
+
+/// Most bytes of one call's input copied before it takes the context lock.
+const PREFETCH_MAX: u64 = 64 << 20;
+
+/// Copies the buffers a writing call (`fd_write`, `fd_pwrite`, `sock_send`) will read
+/// before the context is locked: other threads' calls are held up by one copy of the data
+/// (into the file), not two. Anything odd (a bad pointer, too much) is left to the call.
+fn prefetch_input(mem: &mut CopyingMemory<'_>, id: CallId, args: &[u64]) {
+    if !matches!(id.name(), "fd_write" | "fd_pwrite" | "sock_send") {
+        return;
+    }
+    let (Some(&iovs), Some(&count)) = (args.get(1), args.get(2)) else {
+        return;
+    };
+    let Ok(iovs) = mem.read_iovecs(iovs as u32, count as u32) else {
+        return;
+    };
+    if iovs.iter().map(|&(_, len)| u64::from(len)).sum::<u64>() > PREFETCH_MAX {
+        return;
+    }
+    for (ptr, len) in iovs {
+        mem.prefetch(ptr, len);
+    }
 }
 
 fn dispatch<M: GuestMemory>(
