@@ -44,7 +44,9 @@
 //! - [`runtime`]: the thin wasmer binding. [`runtime::WasiEnv::builder`] has the shape of
 //!   wasmer-wasi's builder and yields `Imports` for your own `Store`, to embed strata beside
 //!   host functions of your own (example in the module); it also holds the resource limits,
-//!   the timeout watchdog, fuel metering and the on-disk module cache.
+//!   the timeout watchdog, fuel metering, the on-disk module cache, and wasi-threads (programs
+//!   built for `wasm32-wasip1-threads`: every thread a store of its own over the program's one
+//!   shared memory and one WASI context; see the README's "Threads").
 //! - [`wasi`]: the syscalls of `wasi_snapshot_preview1` and `wasi_unstable`, written against a
 //!   small guest-memory trait ([`wasi::memory::GuestMemory`]), so they run over a byte buffer
 //!   in tests and fuzzing; ABI layouts, the fd table, deterministic clocks and randomness,

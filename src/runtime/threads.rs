@@ -157,6 +157,11 @@ impl ThreadGroup {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn lock_then<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _st = self.lock();
+        f()
+    }
+
     /// The imports a thread of this program needs besides WASI: the shared memory (a handle
     /// in `store`) and `wasi.thread-spawn`.
     pub(crate) fn define_imports(
@@ -218,7 +223,8 @@ impl ThreadGroup {
     /// Starts stopping every thread (once): atomic waits trap from now on, waits end, and a
     /// reaper interrupts the threads still in guest code until none is.
     fn stop(self: &Arc<Self>) {
-        if self.stopping.swap(true, Ordering::AcqRel) {
+        // Set under the state lock, so that no thread enters guest code after it (`enter`).
+        if self.lock_then(|| self.stopping.swap(true, Ordering::AcqRel)) {
             return;
         }
         self.memory.stop_waiters();
