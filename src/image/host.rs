@@ -153,6 +153,8 @@ fn ns(secs: i64, nsec: u64) -> u64 {
 }
 
 impl HostDir {
+    // `struct stat`'s field types differ between architectures: widened explicitly.
+    #[allow(clippy::useless_conversion)]
     fn read(&self) -> rustix::io::Result<Vec<Entry>> {
         let fd = self
             .tree

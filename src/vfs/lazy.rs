@@ -117,11 +117,11 @@ fn prototype(e: Entry) -> Listed {
                 entries: Dir::default(),
                 parent: 0,
                 removed: false,
-                lazy: Some(LazyState {
+                lazy: Some(Box::new(LazyState {
                     source,
                     loaded: false,
                     failed: None,
-                }),
+                })),
             };
             (NodeKind::Dir(dir), a.nlink.max(2))
         }

@@ -240,11 +240,11 @@ impl MemFs {
         if d.is_unloaded() {
             return Err(Errno::Busy);
         }
-        d.lazy = Some(LazyState {
+        d.lazy = Some(Box::new(LazyState {
             source,
             loaded: false,
             failed: None,
-        });
+        }));
         Ok(())
     }
 

@@ -62,7 +62,8 @@ pub struct DirNode {
     pub removed: bool,
     /// For a directory whose entries come from a source (see `lazy`): that source, and
     /// whether they have been read. Until `MemFs::load_dir` reads them `entries` is empty.
-    pub lazy: Option<LazyState>,
+    /// Boxed: most directories have none, and every node is as large as a directory's.
+    pub lazy: Option<Box<LazyState>>,
 }
 
 impl DirNode {

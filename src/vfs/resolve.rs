@@ -162,17 +162,17 @@ impl From<Errno> for Stop {
 /// `ENAMETOOLONG` too long, `EILSEQ` not UTF-8, `EPERM` absolute.
 pub fn check_path(path: &[u8]) -> Result<&str> {
     if path.is_empty() {
-        return Err(empty_path().into());
+        return Err(empty_path());
     }
     if path.contains(&0) {
-        return Err(nul_in_path().into());
+        return Err(nul_in_path());
     }
     if path.len() >= MAX_PATH {
-        return Err(path_too_long().into());
+        return Err(path_too_long());
     }
     let path = std::str::from_utf8(path).map_err(|_| not_utf8())?;
     if path.starts_with('/') {
-        return Err(absolute_path().into());
+        return Err(absolute_path());
     }
     Ok(path)
 }
