@@ -1,5 +1,7 @@
 //! Scaling of the filesystem with the size of the work (issue 7's table): files in one
-//! directory, directory depth, file size (sparse extension), image entries. Prints a markdown
+//! directory, directory depth, file size (sparse extension), image entries, host trees
+//! (`STRATA_SCALING=host` runs only those; they are made under the temp dir and removed).
+//! Prints a markdown
 //! table of time per item and resident memory growth, so a step that is worse than linear
 //! stands out. Run: `cargo run --release --no-default-features --example scaling`.
 
@@ -19,7 +21,12 @@ fn rss_kib() -> u64 {
 }
 
 fn row(what: &str, n: u64, secs: f64, kib: u64) {
-    let per = secs * 1e9 / n as f64;
+    row_per(what, n, secs, n, kib);
+}
+
+/// A row whose time is spread over `items` items (not necessarily `n`).
+fn row_per(what: &str, n: u64, secs: f64, items: u64, kib: u64) {
+    let per = secs * 1e9 / items.max(1) as f64;
     println!(
         "| {what} | {n} | {:.1} ms | {per:.0} ns | {} KiB |",
         secs * 1e3,
@@ -161,9 +168,83 @@ fn image(n: u64) {
     drop(img);
 }
 
+/// A host tree of `n` empty files, 100 per directory, under the temp dir.
+fn make_host_tree(n: u64) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-scaling-{}-{n}", std::process::id()));
+    for i in 0..n {
+        let d = dir.join(format!("d{}", i / 100));
+        if i % 100 == 0 {
+            std::fs::create_dir_all(&d).unwrap();
+        }
+        std::fs::File::create(d.join(format!("f{i}"))).unwrap();
+    }
+    dir
+}
+
+/// Opens (and so reads) the host file number `i` of a `make_host_tree` tree.
+fn open_host_file(vfs: &mut Vfs, root: NodeId, i: u64) {
+    let path = format!("d{}/f{i}", i / 100);
+    let id = vfs
+        .open(root, path.as_bytes(), OpenOptions::default())
+        .unwrap();
+    vfs.release(id);
+}
+
+/// Importing a host tree of `n` entries: the start (import and the first open), then opening
+/// 1,000 files spread over the tree (each in a directory not read yet), then every file.
+fn host_tree(n: u64) {
+    let dir = make_host_tree(n);
+    let entries = n + n.div_ceil(100);
+    let before = rss_kib();
+    let t = Instant::now();
+    let mut vfs = Vfs::new(Arc::new(SystemClock));
+    let root = vfs.root();
+    strata::image::host::import_dir(&mut vfs, root, &dir).unwrap();
+    open_host_file(&mut vfs, root, 0);
+    let start = t.elapsed().as_secs_f64();
+    row_per(
+        "host tree of N entries: import + first open (per item: per entry)",
+        entries,
+        start,
+        entries,
+        rss_kib().saturating_sub(before),
+    );
+    let spread: Vec<u64> = (1..=1000).map(|k| k * n / 1001).collect();
+    let t = Instant::now();
+    for &i in &spread {
+        open_host_file(&mut vfs, root, i);
+    }
+    row_per(
+        "host tree of N entries: then open 1,000 files spread over it (per file)",
+        entries,
+        t.elapsed().as_secs_f64(),
+        spread.len() as u64,
+        rss_kib().saturating_sub(before),
+    );
+    let t = Instant::now();
+    for i in 0..n {
+        open_host_file(&mut vfs, root, i);
+    }
+    row_per(
+        "host tree of N entries: then open every file (per file)",
+        entries,
+        t.elapsed().as_secs_f64(),
+        n,
+        rss_kib().saturating_sub(before),
+    );
+    drop(vfs);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn main() {
     println!("| work | N | time | per item | RSS growth |");
     println!("|---|---|---|---|---|");
+    if std::env::var("STRATA_SCALING").is_ok_and(|v| v == "host") {
+        for n in [1_000, 10_000, 100_000, 1_000_000] {
+            host_tree(n);
+        }
+        return;
+    }
     for n in [1_000, 10_000, 100_000, 1_000_000] {
         files_in_one_dir(n);
     }
@@ -178,5 +259,8 @@ fn main() {
     }
     for n in [1_000, 10_000, 100_000] {
         image(n);
+    }
+    for n in [1_000, 10_000, 100_000, 1_000_000] {
+        host_tree(n);
     }
 }

@@ -757,13 +757,15 @@ fn a_deterministic_run_sees_no_wall_clock_time() {
     assert_eq!(o.status, Status::Exited(0));
     // Every change time: from an image, the virtual clock, never the wall clock. (Host
     // files keep their host mtimes, so only change times are comparable everywhere.)
-    fn walk(vfs: &Vfs, dir: NodeId, path: &str, out: &mut Vec<(String, u64)>) {
+    // Host trees are read lazily: the walk reads them (`&mut`, `load_dir`).
+    fn walk(vfs: &mut Vfs, dir: NodeId, path: &str, out: &mut Vec<(String, u64)>) {
         out.push((path.to_string(), vfs.stat_node(dir).unwrap().ctim));
+        vfs.load_dir(dir).unwrap();
         for (_, name, _, _) in vfs.readdir(dir, 0).unwrap() {
             if matches!(&*name, "." | "..") {
                 continue;
             }
-            let id = vfs.lookup(dir, name.as_bytes(), false).unwrap();
+            let id = vfs.lookup_loading(dir, name.as_bytes(), false).unwrap();
             let p = format!("{path}/{name}");
             if vfs.stat_node(id).unwrap().filetype == strata::vfs::FileType::Directory {
                 walk(vfs, id, &p, out);
@@ -773,7 +775,9 @@ fn a_deterministic_run_sees_no_wall_clock_time() {
         }
     }
     let mut ctimes = Vec::new();
-    walk(&o.fs, o.fs.root(), "", &mut ctimes);
+    let mut fs = o.fs.clone();
+    let root = fs.root();
+    walk(&mut fs, root, "", &mut ctimes);
     assert!(ctimes.len() > 10, "{ctimes:?}");
     let wall: Vec<_> = ctimes
         .iter()

@@ -528,15 +528,20 @@ fn host_layer_reads_files_lazily_and_reports_vanished_ones() {
     let mut vfs = Vfs::new(Arc::new(SystemClock));
     let root = vfs.root();
     strata::image::host::import_dir(&mut vfs, root, t.path()).unwrap();
-    std::fs::remove_file(t.path().join("vanishes")).unwrap();
 
-    let unloaded = |vfs: &Vfs, p: &str| {
-        let id = vfs.lookup(vfs.root(), p.as_bytes(), true).unwrap();
+    // Host trees are read lazily: lookups that may read a directory take `&mut`.
+    let unloaded = |vfs: &mut Vfs, p: &str| {
+        let id = vfs.lookup_loading(vfs.root(), p.as_bytes(), true).unwrap();
         vfs.fs(id).unwrap().file(id.ino).unwrap().is_unloaded()
     };
-    assert!(unloaded(&vfs, "sub/used") && unloaded(&vfs, "untouched"));
+    assert!(unloaded(&mut vfs, "sub/used") && unloaded(&mut vfs, "untouched"));
+    // Removed once its directory was read (a file removed before is simply not there).
+    std::fs::remove_file(t.path().join("vanishes")).unwrap();
     // stat needs no read
-    assert_eq!(vfs.stat(root, b"untouched", true).unwrap().size, 100_000);
+    assert_eq!(
+        vfs.stat_loading(root, b"untouched", true).unwrap().size,
+        100_000
+    );
     let opts = OpenOptions {
         follow: true,
         ..Default::default()
@@ -544,9 +549,9 @@ fn host_layer_reads_files_lazily_and_reports_vanished_ones() {
     let used = vfs.open(root, b"sub/used", opts).unwrap();
     let mut buf = [0u8; 16];
     assert_eq!(vfs.read(used, 0, &mut buf).unwrap(), 5);
-    assert!(!unloaded(&vfs, "sub/used"));
+    assert!(!unloaded(&mut vfs, "sub/used"));
     assert!(
-        unloaded(&vfs, "untouched"),
+        unloaded(&mut vfs, "untouched"),
         "a file never opened is never read"
     );
     // The host file disappeared after import: opening it is EIO, not an empty read.

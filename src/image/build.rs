@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use super::export::{ExportOptions, export_vfs};
-use super::host::import_dir;
+use super::host::import_tree;
 use crate::vfs::{SetTime, SystemClock, Vfs};
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ pub fn build_from_dir(dir: &Path, output: &Path, epoch: u64) -> Result<(), Strin
     let in_dir = |e: &dyn std::fmt::Display| format!("{}: {e}", super::quoted_path(dir));
     let mut vfs = Vfs::new(Arc::new(SystemClock));
     let root = vfs.root();
-    import_dir(&mut vfs, root, dir).map_err(|e| in_dir(&e))?;
+    import_tree(&mut vfs, root, dir).map_err(|e| in_dir(&e))?;
     // Normalise what a checkout does not preserve: times and permission bits beyond +x.
     let fs = vfs.fs_mut(root).map_err(|e| in_dir(&e))?;
     let nodes: Vec<(u64, u32, bool)> = fs

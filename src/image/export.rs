@@ -60,15 +60,19 @@ pub fn export_memfs<W: Write>(
 }
 
 /// Writes the directory `at` of the namespace and everything below it, as seen through mount
-/// points, as a tar archive to `out`; gives `out` back.
+/// points, as a tar archive to `out`; gives `out` back. Lazy directories (host trees) not
+/// read yet are read into a fork of `vfs`; one that cannot be read fails the export.
 pub fn export_vfs<W: Write>(
     vfs: &Vfs,
     at: NodeId,
     out: W,
     opts: &ExportOptions,
 ) -> Result<W, ExportError> {
+    let mut vfs = vfs.clone();
+    // A directory that fails stays failed; the walk below names it in its error.
+    let _reported_below = vfs.load_all(at);
     let root = vfs.through_mounts(at);
-    export(&VfsSource(vfs), root, out, opts)
+    export(&VfsSource(&vfs), root, out, opts)
 }
 
 /// A directory's entries: name and node.
@@ -91,7 +95,7 @@ impl Source for MemSource<'_> {
     fn children(&self, id: Ino) -> Result<Children<Ino>, Errno> {
         Ok(self
             .0
-            .dir(id)?
+            .loaded_dir(id)?
             .entries
             .iter()
             .map(|(n, i)| (n.clone(), i))
@@ -109,7 +113,7 @@ impl Source for VfsSource<'_> {
     fn children(&self, id: NodeId) -> Result<Children<NodeId>, Errno> {
         let fs = self.0.fs(id)?;
         Ok(fs
-            .dir(id.ino)?
+            .loaded_dir(id.ino)?
             .entries
             .iter()
             .map(|(n, ino)| {

@@ -1,28 +1,55 @@
-//! Importing a host directory tree into the in-memory filesystem: its structure and sizes at
-//! start, each file's contents only when the guest first opens it; the host is never written.
-//! Host symlinks become virtual symlinks with the same target text, so they are interpreted
-//! inside the sandbox only and can never reach a host path.
+//! Importing a host directory tree into the in-memory filesystem, lazily: importing opens the
+//! host directory and nothing more; each directory's entries are read (one listing, one
+//! `lstat` per entry) the first time the guest looks something up in it or lists it, and each
+//! file's contents the first time it is opened. The host is never written.
 //!
-//! Host hard links keep their identity: all names of one host inode (same `st_dev` and
-//! `st_ino`) inside the imported tree become names of one in-memory file, so the guest sees one
-//! inode number, a write through one name is seen through the others, and removing or
-//! renaming one name leaves the others. Its link count is the number of those names: links
-//! to the same host file from outside the imported tree are not counted, because the guest
-//! cannot see them (`nlink` is the number of names the guest can reach).
+//! Every host access goes through the root directory opened at import, beneath it and without
+//! following any symlink (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, else one
+//! `O_NOFOLLOW` step per component; entries are `lstat`ed and `readlink`ed relative to their
+//! directory). Host symlinks become virtual symlinks with the same target text, interpreted
+//! inside the sandbox only, so they can never reach a host path. A host entry replaced by a
+//! symlink after import is treated as gone.
+//!
+//! What the guest sees is each directory as it was when the run first needed it: entries
+//! added or removed on the host after that are not seen (nor before, by directories already
+//! read when the sandbox was built). A listing, once read, is shared by every later run of
+//! the sandbox, so all its runs see one snapshot of it; a directory that failed is tried again
+//! by the next run. Entries whose host name (or symlink target) is not UTF-8 are left out:
+//! WASI names are UTF-8, the guest could not name them. Devices, FIFOs and sockets are left
+//! out too (they would be host effects). A directory that cannot be read when first needed
+//! fails that use and every later one in the run: `ENOENT` if it is gone (or is no longer a
+//! directory), `EACCES` if reading it is not permitted, `EIO` otherwise; a file whose
+//! contents cannot be read fails its open with `EIO`.
+//!
+//! Host hard links keep their identity: the names of one host inode (same `st_dev` and
+//! `st_ino`) are one in-memory file, so the guest sees one inode number and a write through
+//! one name is seen through the others, in whatever order their directories are read. Its
+//! link count is the host's `st_nlink` when it was first read (names outside the imported
+//! tree count too, as they do through a bind mount), adjusted by what the guest links and
+//! unlinks; it does not change as the guest reads more directories.
+//!
+//! Modes, link counts, access and modification times are the host's as of the first read, so
+//! they are as reproducible as the host tree is; the status change time of every entry is the
+//! time of the import, by the filesystem's clock (virtual in a deterministic sandbox). Inode
+//! numbers are given in the order the run reads directories (entries of one directory in
+//! byte order of their names), so a deterministic guest gets the same numbers on every run.
 
 #![forbid(unsafe_code)]
 
 use super::error::quoted_path;
 use crate::vfs::data::DataSource;
-use crate::vfs::{Errno, FileData, NodeId, SetTime, Vfs};
-use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
+use crate::vfs::lazy::{Attrs, DirSource, Entry, EntryKind, LazyDir};
+use crate::vfs::{Errno, FileData, NodeId, Vfs};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why importing a host directory failed; each names the host path concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum HostImportError {
-    /// Reading the host tree (listing, metadata, a link target) failed.
+    /// Opening the host directory failed (or it is not a directory).
     #[error("{}: {source}", quoted_path(.path))]
     Io {
         /// The host path.
@@ -30,13 +57,14 @@ pub enum HostImportError {
         /// What the host said.
         source: std::io::Error,
     },
-    /// A host name is not UTF-8, which WASI paths must be.
+    /// A host name is not UTF-8, which WASI paths must be (`import_tree` only).
     #[error("{}: name is not UTF-8", quoted_path(.path))]
     NonUtf8 {
         /// The host path.
         path: PathBuf,
     },
-    /// The in-memory filesystem refused the entry (e.g. a limit).
+    /// The in-memory filesystem refused the entry (e.g. a name merged into `/` that the
+    /// image there has already).
     #[error("{}: {errno}", quoted_path(.path))]
     Vfs {
         /// The host path.
@@ -46,117 +74,257 @@ pub enum HostImportError {
     },
 }
 
-/// A host file read on first access (never written).
+/// The imported tree: its root directory, opened once. Everything else is opened beneath it.
 #[derive(Debug)]
-struct HostFile(PathBuf);
+struct Tree {
+    root: OwnedFd,
+    /// The status change time of every entry: when the tree was imported, by the clock of
+    /// the filesystem it went into (so virtual in a deterministic sandbox). The host's own
+    /// would put wall-clock times into deterministic runs; a time taken when a directory is
+    /// read would depend on which run read it first.
+    ctim: u64,
+}
 
-impl DataSource for HostFile {
-    fn load(&self) -> std::io::Result<bytes::Bytes> {
-        std::fs::read(&self.0).map(bytes::Bytes::from)
+impl Tree {
+    /// Opens `rel` (components relative to the root; empty: the root) with `flags`, beneath
+    /// the root and following no symlink.
+    fn open(&self, rel: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+        let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(&self.root, rel, flags, Mode::empty(), resolve) {
+            // Kernels before 5.6 (or filters that hide openat2): one component at a time.
+            Err(rustix::io::Errno::NOSYS) => self.open_by_steps(rel, flags),
+            r => r,
+        }
+    }
+
+    fn open_by_steps(&self, rel: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+        let step = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let names: Vec<_> = rel.iter().collect();
+        let mut cur: Option<OwnedFd> = None;
+        for (i, name) in names.iter().enumerate() {
+            if *name == ".." {
+                return Err(rustix::io::Errno::XDEV);
+            }
+            let f = if i + 1 == names.len() { flags } else { step };
+            let at = cur.as_ref().map_or(self.root.as_fd(), |c| c.as_fd());
+            cur = Some(rustix::fs::openat(at, *name, f, Mode::empty())?);
+        }
+        cur.map_or_else(
+            || rustix::fs::openat(&self.root, ".", flags, Mode::empty()),
+            Ok,
+        )
     }
 }
 
-/// Gives `id` the host entry's permission bits and access/modification times.
-fn keep_meta(vfs: &mut Vfs, id: NodeId, meta: &std::fs::Metadata) -> Result<(), Errno> {
-    let ns = |s: i64, n: i64| {
-        u64::try_from(s).unwrap_or(0) * 1_000_000_000 + u64::try_from(n).unwrap_or(0)
-    };
-    let fs = vfs.fs_mut(id)?;
-    fs.set_mode(id.ino, meta.mode() & 0o7777)?;
-    fs.set_times(
-        id.ino,
-        SetTime::At(ns(meta.atime(), meta.atime_nsec())),
-        SetTime::At(ns(meta.mtime(), meta.mtime_nsec())),
-    )
+/// The errno a guest gets for a host failure (see the module doc).
+fn errno_of(e: rustix::io::Errno) -> Errno {
+    use rustix::io::Errno as E;
+    match e {
+        E::NOENT | E::NOTDIR | E::LOOP | E::XDEV => Errno::Noent,
+        E::ACCESS | E::PERM => Errno::Acces,
+        E::NOMEM => Errno::Nomem,
+        _ => Errno::Io,
+    }
 }
 
-/// Host inodes with more than one name, by `(st_dev, st_ino)`: the in-memory file their first
-/// name (in import order) became.
-type Linked = HashMap<(u64, u64), NodeId>;
+/// A host directory of the tree, read when the guest first needs it.
+#[derive(Debug)]
+struct HostDir {
+    tree: Arc<Tree>,
+    rel: PathBuf,
+}
 
-/// Copies the tree under `host` into the directory `at` of `vfs`. Entries are imported in
-/// byte order of their names, depth first, so inode numbers (and which name of a hard-linked
-/// file comes first) do not depend on the host's directory order. Absolute host symlinks
-/// resolve (from the namespace root) only if the filesystem holding `at` was made with
-/// `AbsoluteSymlinks::InRoot`; otherwise following them is `EPERM`.
+impl DirSource for HostDir {
+    fn list(&self) -> Result<Vec<Entry>, Errno> {
+        self.read().map_err(errno_of)
+    }
+}
+
+/// Nanoseconds since the epoch of a host time (0 before the epoch).
+fn ns(secs: i64, nsec: u64) -> u64 {
+    u64::try_from(secs).unwrap_or(0) * 1_000_000_000 + nsec
+}
+
+impl HostDir {
+    // `struct stat`'s field types differ between architectures: widened explicitly.
+    #[allow(clippy::useless_conversion)]
+    fn read(&self) -> rustix::io::Result<Vec<Entry>> {
+        let fd = self
+            .tree
+            .open(&self.rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        let mut dir = rustix::fs::Dir::new(fd)?;
+        let mut names = Vec::new();
+        while let Some(e) = dir.read() {
+            let e = e?;
+            let name = e.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            // Not UTF-8: the guest could not name it (see the module doc).
+            if let Ok(name) = std::str::from_utf8(name) {
+                names.push(Arc::<str>::from(name));
+            }
+        }
+        let at = dir.fd()?;
+        let mut entries = Vec::with_capacity(names.len());
+        for name in names {
+            let st = match rustix::fs::statat(at, &*name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                // Removed since it was listed.
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(e),
+            };
+            let rel = || self.rel.join(&*name);
+            let kind = match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile => {
+                    let len = u64::try_from(st.st_size).unwrap_or(0);
+                    let source = HostFile {
+                        tree: self.tree.clone(),
+                        rel: rel(),
+                    };
+                    EntryKind::File(FileData::lazy(len, Box::new(source)))
+                }
+                FileType::Directory => EntryKind::Dir(LazyDir::new(Box::new(HostDir {
+                    tree: self.tree.clone(),
+                    rel: rel(),
+                }))),
+                FileType::Symlink => {
+                    let target = match rustix::fs::readlinkat(at, &*name, Vec::new()) {
+                        Ok(t) => t,
+                        Err(rustix::io::Errno::NOENT | rustix::io::Errno::INVAL) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    match target.into_string() {
+                        Ok(t) => EntryKind::Symlink(Arc::from(t)),
+                        Err(_) => continue,
+                    }
+                }
+                _ => continue,
+            };
+            let nlink = u64::from(st.st_nlink);
+            let link_key = (matches!(kind, EntryKind::File(_)) && nlink > 1)
+                .then_some((u64::from(st.st_dev), u64::from(st.st_ino)));
+            let attrs = Attrs {
+                mode: st.st_mode & 0o7777,
+                nlink,
+                atim: ns(st.st_atime, u64::from(st.st_atime_nsec)),
+                mtim: ns(st.st_mtime, u64::from(st.st_mtime_nsec)),
+                ctim: self.tree.ctim,
+            };
+            entries.push(Entry {
+                name,
+                kind,
+                attrs,
+                link_key,
+            });
+        }
+        Ok(entries)
+    }
+}
+
+/// A host file of the tree, read on first access (never written).
+#[derive(Debug)]
+struct HostFile {
+    tree: Arc<Tree>,
+    rel: PathBuf,
+}
+
+impl DataSource for HostFile {
+    fn load(&self) -> std::io::Result<bytes::Bytes> {
+        let fd = self.tree.open(&self.rel, OFlags::RDONLY)?;
+        let mut out = Vec::new();
+        std::fs::File::from(fd).read_to_end(&mut out)?;
+        Ok(bytes::Bytes::from(out))
+    }
+}
+
+/// Makes the directory `at` of `vfs` show the host tree under `host`, read lazily (see the
+/// module doc): this opens `host` and reads nothing else, unless `at` has entries of its own
+/// (a tree merged into an image's root), when `host`'s own entries are read now so that a
+/// name both have is refused here. Absolute host symlinks resolve (from the namespace root)
+/// only if the filesystem holding `at` was made with `AbsoluteSymlinks::InRoot`; otherwise
+/// following them is `EPERM`.
 pub fn import_dir(vfs: &mut Vfs, at: NodeId, host: &Path) -> Result<(), HostImportError> {
-    import_tree(vfs, at, host, &mut Linked::new())
+    let root = rustix::fs::open(
+        host,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| HostImportError::Io {
+        path: host.to_path_buf(),
+        source: e.into(),
+    })?;
+    let vfs_err = |path: PathBuf| move |errno| HostImportError::Vfs { path, errno };
+    let fs = vfs.fs_mut(at).map_err(vfs_err(host.into()))?;
+    let ctim = fs.now();
+    let source = LazyDir::new(Box::new(HostDir {
+        tree: Arc::new(Tree { root, ctim }),
+        rel: PathBuf::new(),
+    }));
+    // A tree merged before: its entries are read first, so this one's merge with them.
+    fs.load_dir(at.ino).map_err(vfs_err(host.into()))?;
+    let merge = !fs
+        .dir(at.ino)
+        .map_err(vfs_err(host.into()))?
+        .entries
+        .is_empty();
+    fs.set_lazy(at.ino, source.clone())
+        .map_err(vfs_err(host.into()))?;
+    if merge {
+        fs.load_dir(at.ino).map_err(|errno| {
+            // Name the first entry both have, if that is what failed.
+            let taken = source.listing().ok().and_then(|l| {
+                l.iter()
+                    .find(|e| {
+                        fs.dir(at.ino)
+                            .is_ok_and(|d| d.entries.get(&e.name).is_some())
+                    })
+                    .map(|e| host.join(&*e.name))
+            });
+            vfs_err(taken.unwrap_or_else(|| host.into()))(errno)
+        })?;
+    }
+    Ok(())
 }
 
-fn import_tree(
-    vfs: &mut Vfs,
-    at: NodeId,
-    host: &Path,
-    linked: &mut Linked,
-) -> Result<(), HostImportError> {
+/// `import_dir`, then every directory of the tree read now, for a caller that needs the whole
+/// tree (building an image): a host name or symlink target that is not UTF-8 is an error
+/// naming it rather than left out, and so is a directory that cannot be read.
+pub fn import_tree(vfs: &mut Vfs, at: NodeId, host: &Path) -> Result<(), HostImportError> {
+    check_names(host)?;
+    import_dir(vfs, at, host)?;
+    vfs.load_all(at).map_err(|errno| HostImportError::Vfs {
+        path: host.to_path_buf(),
+        errno,
+    })
+}
+
+/// Fails on the first name (or symlink target) under `dir` that is not UTF-8.
+fn check_names(dir: &Path) -> Result<(), HostImportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| HostImportError::Io { path, source }
     };
-    let meta = std::fs::metadata(host).map_err(io(host))?;
-    if !meta.is_dir() {
-        return Err(HostImportError::Io {
-            path: host.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-        });
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(host)
-        .map_err(io(host))?
-        .collect::<Result<_, _>>()
-        .map_err(io(host))?;
-    // Sorted, so inode numbers and readdir order do not depend on the host's order.
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let name = entry
-            .file_name()
-            .into_string()
-            .map_err(|_| HostImportError::NonUtf8 { path: path.clone() })?;
-        let vfs_err = |errno| HostImportError::Vfs {
-            path: path.clone(),
-            errno,
-        };
-        let ft = entry.file_type().map_err(io(&path))?;
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        let bad = || HostImportError::NonUtf8 { path: path.clone() };
+        path.file_name().and_then(|n| n.to_str()).ok_or_else(bad)?;
+        let ft = std::fs::symlink_metadata(&path)
+            .map_err(io(&path))?
+            .file_type();
         if ft.is_symlink() {
             let target = std::fs::read_link(&path).map_err(io(&path))?;
-            let target = target
-                .into_os_string()
-                .into_string()
-                .map_err(|_| HostImportError::NonUtf8 { path: path.clone() })?;
-            let fs = vfs.fs_mut(at).map_err(vfs_err)?;
-            fs.symlink(at.ino, &name, &target).map_err(vfs_err)?;
+            target.to_str().ok_or_else(bad)?;
         } else if ft.is_dir() {
-            let dir = vfs.mkdir(at, name.as_bytes()).map_err(vfs_err)?;
-            import_tree(vfs, dir, &path, linked)?;
-            let meta = entry.metadata().map_err(io(&path))?;
-            keep_meta(vfs, dir, &meta).map_err(vfs_err)?;
-        } else if ft.is_file() {
-            let meta = entry.metadata().map_err(io(&path))?;
-            let key = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
-            let fs = vfs.fs_mut(at).map_err(vfs_err)?;
-            if let Some(first) = key.and_then(|k| linked.get(&k))
-                && first.fs == at.fs
-            {
-                // Another name of a file imported already: a hard link to it, sharing its
-                // (still unread) contents. Past `MAX_LINKS` names it becomes a file of its own.
-                match fs.link(at.ino, &name, first.ino) {
-                    Ok(()) => continue,
-                    Err(Errno::Mlink) => {}
-                    Err(e) => return Err(vfs_err(e)),
-                }
-            }
-            // Only the size is read now; the contents when the guest first opens the file.
-            let data = FileData::lazy(meta.len(), Box::new(HostFile(path.clone())));
-            let ino = fs
-                .create_file_with(at.ino, &name, data, 0o644)
-                .map_err(vfs_err)?;
-            let id = NodeId { fs: at.fs, ino };
-            keep_meta(vfs, id, &meta).map_err(vfs_err)?;
-            if let Some(k) = key {
-                linked.insert(k, id);
-            }
+            check_names(&path)?;
         }
-        // Devices, FIFOs and sockets are skipped: they would be host effects.
     }
     Ok(())
 }

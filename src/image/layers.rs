@@ -8,6 +8,7 @@
 
 use super::load::Image;
 use crate::vfs::dir::Ino;
+use crate::vfs::lazy::{LazyDir, Listed};
 use crate::vfs::node::{Node, NodeKind};
 use crate::vfs::{Clock, Errno, FileType, MemFs, Result, SetTime};
 use std::collections::HashMap;
@@ -215,6 +216,14 @@ impl DiffWriter<'_> {
     /// below changed.
     fn dir(&mut self, bdir: Ino, tdir: Ino, udir: Ino, prefix: &str) -> Result<bool> {
         let (base, top) = (self.base, self.top);
+        if base.dir(bdir)?.is_unloaded() {
+            // A lazy directory the run found unread: what it holds now is compared with its
+            // source's listing (unread in top too: nothing inside changed).
+            return match &top.dir(tdir)?.lazy {
+                Some(l) if l.loaded => self.lazy_dir(&l.source.clone(), tdir, udir, prefix),
+                _ => Ok(false),
+            };
+        }
         let mut changed = false;
         let bentries: HashMap<String, Ino> = base
             .readdir(bdir, 2)?
@@ -234,7 +243,11 @@ impl DiffWriter<'_> {
                 // The same directory: only what changed inside it.
                 let u = self.upper.mkdir(udir, &name, tnode.mode)?;
                 let inner = self.dir(tino, tino, u, &path)?;
-                if inner || !top.same_node(base, tino) {
+                // Reading a lazy directory copies its node; only its attributes can tell.
+                let meta = |n: &Node| (n.mode, n.atim, n.mtim);
+                let read_only = base.dir(tino).is_ok_and(|d| d.is_unloaded())
+                    && base.node(tino).is_ok_and(|b| meta(b) == meta(tnode));
+                if inner || !(top.same_node(base, tino) || read_only) {
                     copy_meta(self.upper, u, tnode)?;
                     changed = true;
                 } else {
@@ -257,6 +270,77 @@ impl DiffWriter<'_> {
         }
         Ok(changed)
     }
+
+    /// Diffs the loaded lazy directory `tdir` of top against the entries its source listed
+    /// (which base had not read): an entry is unchanged iff top still holds the very node it
+    /// was listed as; a listed directory is compared the same way, recursively.
+    fn lazy_dir(&mut self, source: &LazyDir, tdir: Ino, udir: Ino, prefix: &str) -> Result<bool> {
+        let top = self.top;
+        let listing = source.listing()?;
+        let listed: HashMap<&str, &Listed> = listing.iter().map(|l| (&*l.name, l)).collect();
+        let mut changed = false;
+        let mut seen = std::collections::HashSet::new();
+        for (_, name, tino, ft) in top.readdir(tdir, 2)? {
+            seen.insert(name.clone());
+            let path = join(prefix, &name);
+            let l = listed.get(&*name).copied();
+            if l.is_some_and(|l| top.is_listed(tino, l)) {
+                continue;
+            }
+            let tnode = top.node(tino)?;
+            let same_dir = match (l.map(|l| &l.node.kind), &tnode.kind) {
+                (Some(NodeKind::Dir(ld)), NodeKind::Dir(td)) => ld
+                    .lazy
+                    .as_ref()
+                    .zip(td.lazy.as_ref())
+                    .filter(|(a, b)| Arc::ptr_eq(&a.source, &b.source))
+                    .map(|(_, b)| b.clone()),
+                _ => None,
+            };
+            if let (Some(l), Some(state)) = (l, same_dir) {
+                let u = self.upper.mkdir(udir, &name, tnode.mode)?;
+                let inner = state.loaded && self.lazy_dir(&state.source, tino, u, &path)?;
+                let meta = |n: &Node| (n.mode, n.atim, n.mtim);
+                if inner || meta(tnode) != meta(&l.node) {
+                    copy_meta(self.upper, u, tnode)?;
+                    changed = true;
+                } else {
+                    self.upper.rmdir(udir, &name)?;
+                }
+                continue;
+            }
+            if ft == FileType::Directory && l.is_some() {
+                self.del.opaque_dirs.push(path);
+            }
+            copy_tree(top, tino, self.upper, udir, &name, self.links)?;
+            changed = true;
+        }
+        for l in listing.iter().filter(|l| !seen.contains(&l.name)) {
+            self.del.whiteouts.push(join(prefix, &l.name));
+            changed = true;
+        }
+        Ok(changed)
+    }
+}
+
+/// Copies what the lazy directory `source` lists (recursively, hard links as separate files)
+/// into `dir` of `to`, sharing file data.
+fn copy_listing(source: &LazyDir, to: &mut MemFs, dir: Ino) -> Result<()> {
+    for l in source.listing()?.iter() {
+        let new = match &l.node.kind {
+            NodeKind::File(data) => to.create_file_with(dir, &l.name, data.clone(), l.node.mode)?,
+            NodeKind::Symlink(target) => to.symlink(dir, &l.name, target)?,
+            NodeKind::Dir(d) => {
+                let new = to.mkdir(dir, &l.name, l.node.mode)?;
+                if let Some(lazy) = &d.lazy {
+                    copy_listing(&lazy.source, to, new)?;
+                }
+                new
+            }
+        };
+        copy_meta(to, new, &l.node)?;
+    }
+    Ok(())
 }
 
 /// Copies the node `ino` of `from` (recursively for directories) to `name` in `dir` of `to`,
@@ -276,6 +360,14 @@ fn copy_tree(
     let new = match &node.kind {
         NodeKind::File(data) => to.create_file_with(dir, name, data.clone(), node.mode)?,
         NodeKind::Symlink(target) => to.symlink(dir, name, target)?,
+        NodeKind::Dir(d) if d.is_unloaded() => {
+            let new = to.mkdir(dir, name, node.mode)?;
+            if let Some(lazy) = &d.lazy {
+                lazy.needs_load()?;
+                copy_listing(&lazy.source, to, new)?;
+            }
+            new
+        }
         NodeKind::Dir(_) => {
             let new = to.mkdir(dir, name, node.mode)?;
             for (_, child, cino, _) in from.readdir(ino, 2)? {

@@ -444,7 +444,7 @@ impl WasiEnvBuilder {
             let node = if rel.is_empty() {
                 Ok(root)
             } else {
-                ctx.vfs.lookup(root, rel.as_bytes(), true)
+                ctx.vfs.lookup_loading(root, rel.as_bytes(), true)
             };
             node.and_then(|n| ctx.preopen(n, &name).map(|_| ()))
                 .map_err(|errno| Error::GuestPath { path, errno })?;

@@ -239,8 +239,10 @@ impl SandboxBuilder {
         self
     }
 
-    /// Imports the host directory `host` at `guest` and preopens it: its structure at build,
-    /// each file's contents when first read; the host is never written. At `/` the tree is
+    /// Imports the host directory `host` at `guest` and preopens it, lazily: `build` only opens
+    /// it; each directory is read when a run first needs it, each file's contents when first
+    /// opened (see `image::host` for what a run sees if the host changes); the host is never
+    /// written. At `/` the tree is
     /// merged into the root (over any image there); elsewhere it is mounted on a filesystem
     /// of its own. Directories are imported after every image, in the order given.
     pub fn dir(self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {

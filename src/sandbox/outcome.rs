@@ -73,17 +73,26 @@ impl Outcome {
         }
     }
 
+    /// A fork of the filesystem the run left, for reading: lazy directories (host trees) it
+    /// did not list are read into the fork, leaving `fs` as the run left it.
+    fn reader(&self) -> Vfs {
+        self.fs.clone()
+    }
+
     /// Contents of the file at the absolute guest path `path`.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
         let err = |errno| Error::guest_path(path, errno);
-        let root = self.fs.root();
-        let id = self
-            .fs
-            .lookup(root, path.trim_start_matches('/').as_bytes(), true)
+        let mut fs = self.reader();
+        let root = fs.root();
+        let id = fs
+            .lookup_loading(root, path.trim_start_matches('/').as_bytes(), true)
             .map_err(err)?;
-        let size = self.fs.stat_node(id).map_err(err)?.size;
+        fs.fs(id)
+            .and_then(|f| f.file(id.ino)?.load())
+            .map_err(err)?;
+        let size = fs.stat_node(id).map_err(err)?.size;
         let mut buf = vec![0u8; usize::try_from(size).map_err(|_| err(Errno::Fbig))?];
-        let n = self.fs.read(id, 0, &mut buf).map_err(err)?;
+        let n = fs.read(id, 0, &mut buf).map_err(err)?;
         buf.truncate(n);
         Ok(buf)
     }
@@ -91,15 +100,16 @@ impl Outcome {
     /// Names in the directory at `path`, in readdir order (without `.` and `..`).
     pub fn list(&self, path: &str) -> Result<Vec<String>, Error> {
         let err = |errno| Error::guest_path(path, errno);
-        let root = self.fs.root();
+        let mut fs = self.reader();
+        let root = fs.root();
         let rel = path.trim_matches('/');
         let dir = if rel.is_empty() {
             root
         } else {
-            self.fs.lookup(root, rel.as_bytes(), true).map_err(err)?
+            fs.lookup_loading(root, rel.as_bytes(), true).map_err(err)?
         };
-        Ok(self
-            .fs
+        fs.load_dir(dir).map_err(err)?;
+        Ok(fs
             .readdir(dir, 2)
             .map_err(err)?
             .into_iter()

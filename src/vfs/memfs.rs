@@ -13,8 +13,9 @@
 use super::budget::{Budget, INODE_COST, LINK_COST};
 use super::clock::Clock;
 use super::data::FileData;
-use super::dir::{Dir, FastHash, Ino};
+use super::dir::{FastHash, Ino};
 use super::error::{Errno, Result};
+use super::lazy::{LazyDir, LazyState, Listed};
 use super::node::{DirNode, FileType, Node, NodeKind, SetTime, Stat};
 use super::resolve::AbsoluteSymlinks;
 use super::table::NodeTable;
@@ -54,6 +55,12 @@ pub struct MemFs {
     /// What was charged to `budget` per inode beyond file data: the inode itself if it was
     /// created under the budget, hard links added to it.
     charged: HashMap<Ino, Charged, FastHash>,
+    /// Inodes loaded from a lazy directory (see `lazy`) under a link key, by that key: the
+    /// other names with the key load as links to them.
+    linked: HashMap<(u64, u64), Ino, FastHash>,
+    /// For each of those: its key, and how many of the names its link count includes have
+    /// not been loaded yet (a later name with the key takes one instead of adding a link).
+    unseen: HashMap<Ino, ((u64, u64), u64), FastHash>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -69,15 +76,7 @@ impl MemFs {
     /// symlink targets (see `with_absolute_symlinks`).
     pub fn new(dev: u64, clock: Arc<dyn Clock>) -> Self {
         let now = clock.now_ns();
-        let root = Node::new(
-            NodeKind::Dir(DirNode {
-                entries: Dir::default(),
-                parent: ROOT_INO,
-                removed: false,
-            }),
-            0o755,
-            now,
-        );
+        let root = Node::new(NodeKind::Dir(DirNode::new(ROOT_INO)), 0o755, now);
         let mut nodes = NodeTable::default();
         nodes.push(None); // inode 0 is never used
         nodes.push(Some(root));
@@ -92,6 +91,8 @@ impl MemFs {
             clock,
             budget: None,
             charged: HashMap::default(),
+            linked: HashMap::default(),
+            unseen: HashMap::default(),
         }
     }
 
@@ -195,9 +196,20 @@ impl MemFs {
         })
     }
 
-    /// The entry `name` of the directory `dir`, `None` if absent.
+    /// The directory `ino` with its entries: `EAGAIN` if they have not been read from their
+    /// source yet (`load_dir`), the source's errno if reading them failed.
+    pub fn loaded_dir(&self, ino: Ino) -> Result<&DirNode> {
+        let d = self.dir(ino)?;
+        match &d.lazy {
+            Some(l) if l.needs_load()? => Err(Errno::Again),
+            _ => Ok(d),
+        }
+    }
+
+    /// The entry `name` of the directory `dir`, `None` if absent (`EAGAIN` if `dir` has
+    /// not been loaded, see `loaded_dir`).
     pub fn lookup(&self, dir: Ino, name: &str) -> Result<Option<Ino>> {
-        Ok(self.dir(dir)?.entries.get(name))
+        Ok(self.loaded_dir(dir)?.entries.get(name))
     }
 
     fn alloc(&mut self, node: Node) -> Ino {
@@ -208,6 +220,132 @@ impl MemFs {
             }
             None => self.nodes.push(Some(node)),
         }
+    }
+
+    fn alloc_shared(&mut self, node: Arc<Node>) -> Ino {
+        match self.free.pop() {
+            Some(ino) => {
+                self.nodes.set_shared(ino, node);
+                ino
+            }
+            None => self.nodes.push_shared(node),
+        }
+    }
+
+    /// Makes the directory `ino` take its entries from `source` when first needed (its own
+    /// entries stay; `load_dir` adds the source's). `EBUSY` if it has a source whose
+    /// entries it has not read yet.
+    pub fn set_lazy(&mut self, ino: Ino, source: Arc<LazyDir>) -> Result<()> {
+        let d = self.dir_mut(ino)?;
+        if d.is_unloaded() {
+            return Err(Errno::Busy);
+        }
+        d.lazy = Some(Box::new(LazyState {
+            source,
+            loaded: false,
+            failed: None,
+        }));
+        Ok(())
+    }
+
+    /// Reads the entries of the lazy directory `ino` from its source, unless it has been.
+    /// They are part of the filesystem's base: not charged to the budget, not stamped with
+    /// the clock (their times are the source's), allowed on a read-only filesystem. The
+    /// source's error fails this and every later use of the directory in this filesystem;
+    /// so does `EEXIST` if a name is taken (a source given to a directory with entries of
+    /// its own). So once this returns, the directory is loaded or failed, never still to load.
+    pub fn load_dir(&mut self, ino: Ino) -> Result<()> {
+        let d = self.dir(ino)?;
+        let Some(lazy) = &d.lazy else { return Ok(()) };
+        if !lazy.needs_load()? {
+            return Ok(());
+        }
+        let listing = lazy.source.listing().and_then(|l| {
+            match l.iter().any(|l| d.entries.get(&l.name).is_some()) {
+                true => Err(Errno::Exist),
+                false => Ok(l),
+            }
+        });
+        let listing = match listing {
+            Ok(l) => l,
+            Err(e) => {
+                if let Some(l) = &mut self.dir_mut(ino)?.lazy {
+                    l.failed = Some(e);
+                }
+                return Err(e);
+            }
+        };
+        // A directory of its own counts `.` and its entry; one merged into keeps its count.
+        let base_links = if d.entries.is_empty() {
+            2
+        } else {
+            self.node(ino)?.nlink
+        };
+        let mut subdirs = 0;
+        let mut children = Vec::with_capacity(listing.len());
+        for l in listing.iter() {
+            let child = match self.link_loaded(l) {
+                Some(child) => child,
+                None => self.place(ino, l),
+            };
+            subdirs += u64::from(l.node.is_dir());
+            children.push((l.name.clone(), child));
+        }
+        let node = self.node_mut(ino)?;
+        node.nlink = base_links + subdirs;
+        let NodeKind::Dir(d) = &mut node.kind else {
+            return Err(Errno::Notdir);
+        };
+        for (name, child) in children {
+            d.entries.insert(name, child);
+        }
+        if let Some(l) = &mut d.lazy {
+            l.loaded = true;
+        }
+        Ok(())
+    }
+
+    /// The inode another name with `l`'s link key became, if one is loaded and can take a
+    /// name: that name is counted in its link count already, or is added to it.
+    fn link_loaded(&mut self, l: &Listed) -> Option<Ino> {
+        let key = l.link_key?;
+        let &ino = self.linked.get(&key)?;
+        let (_, unseen) = self.unseen.get_mut(&ino)?;
+        if *unseen > 0 {
+            *unseen -= 1;
+            return Some(ino);
+        }
+        // More names than the source counted (it changed meanwhile): one link more.
+        let n = self.nodes.get_mut(ino)?;
+        if n.is_dir() || n.nlink == 0 || n.nlink >= MAX_LINKS {
+            return None;
+        }
+        n.nlink += 1;
+        Some(ino)
+    }
+
+    /// Puts the listed entry `l` of the directory `parent` in a new inode: files and
+    /// symlinks share the listing's node; a directory gets a node of its own (its parent).
+    fn place(&mut self, parent: Ino, l: &Listed) -> Ino {
+        if let NodeKind::Dir(_) = &l.node.kind {
+            let mut node = (*l.node).clone();
+            if let NodeKind::Dir(d) = &mut node.kind {
+                d.parent = parent;
+            }
+            return self.alloc(node);
+        }
+        let ino = self.alloc_shared(l.node.clone());
+        if let Some(key) = l.link_key {
+            self.linked.insert(key, ino);
+            self.unseen
+                .insert(ino, (key, l.node.nlink.saturating_sub(1)));
+        }
+        ino
+    }
+
+    /// True if `ino` is still the very node `l` was listed as (loaded, not changed since).
+    pub(crate) fn is_listed(&self, ino: Ino, l: &Listed) -> bool {
+        self.nodes.is_shared(ino, &l.node)
     }
 
     /// Frees `ino` if nothing refers to it any more (no entry, no open handle).
@@ -225,6 +363,9 @@ impl MemFs {
                 let links = u64::from(c.links) * LINK_COST;
                 budget.refund(data + c.inode + links, u64::from(c.inode > 0));
             }
+            if let Some((key, _)) = self.unseen.remove(&ino) {
+                self.linked.remove(&key);
+            }
             self.nodes.set(ino, None);
             self.free.push(ino);
         }
@@ -233,7 +374,7 @@ impl MemFs {
     /// Checks that `name` can be added to `dir` and returns the time to stamp on it.
     fn prepare_insert(&self, dir: Ino, name: &str) -> Result<u64> {
         self.writable()?;
-        let d = self.dir(dir)?;
+        let d = self.loaded_dir(dir)?;
         if d.removed {
             return Err(Errno::Noent);
         }
@@ -315,11 +456,7 @@ impl MemFs {
 
     /// Creates the directory `name` in `dir` with permission bits `mode`; its inode.
     pub fn mkdir(&mut self, dir: Ino, name: &str, mode: u32) -> Result<Ino> {
-        let kind = NodeKind::Dir(DirNode {
-            entries: Dir::default(),
-            parent: dir,
-            removed: false,
-        });
+        let kind = NodeKind::Dir(DirNode::new(dir));
         self.insert_new(dir, name, kind, mode)
     }
 
@@ -400,7 +537,10 @@ impl MemFs {
         let n = self.node(ino)?;
         match &n.kind {
             NodeKind::Dir(_) if self.mounted.contains(&ino) => return Err(Errno::Busy),
-            NodeKind::Dir(d) if !d.entries.is_empty() => return Err(Errno::Notempty),
+            // Not loaded: its source's entries are not known to be none.
+            NodeKind::Dir(d) if !d.entries.is_empty() || d.is_unloaded() => {
+                return Err(Errno::Notempty);
+            }
             NodeKind::Dir(_) => {}
             _ => return Err(Errno::Notdir),
         }
@@ -469,7 +609,7 @@ impl MemFs {
         }
         let dst_node = dst.map(|d| self.node(d)).transpose()?;
         if let Some(NodeKind::Dir(d)) = dst_node.map(|n| &n.kind)
-            && !d.entries.is_empty()
+            && (!d.entries.is_empty() || d.is_unloaded())
         {
             return Err(Errno::Notempty);
         }
@@ -677,7 +817,7 @@ impl MemFs {
         dir: Ino,
         cookie: u64,
     ) -> Result<impl Iterator<Item = DirEntry> + '_> {
-        let d = self.dir(dir)?;
+        let d = self.loaded_dir(dir)?;
         let live = !d.removed;
         let dot = (live && cookie == 0).then(|| (1, Arc::from("."), dir, FileType::Directory));
         let dotdot =

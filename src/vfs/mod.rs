@@ -6,6 +6,7 @@ pub mod clock;
 pub mod data;
 pub mod dir;
 pub mod error;
+pub mod lazy;
 pub mod memfs;
 pub mod namespace;
 pub mod node;

@@ -13,7 +13,7 @@ use super::data::FileData;
 use super::error::{Errno, Result};
 use super::memfs::{DirEntry, MemFs};
 use super::node::{Node, NodeId, NodeKind, SetTime, Stat};
-use super::resolve::{self, AbsoluteSymlinks, Follow, Lookup, Resolved, check_path};
+use super::resolve::{self, AbsoluteSymlinks, Follow, Lookup, Resolved, Stop, check_path};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -176,8 +176,76 @@ impl Vfs {
 
     /// What `path` names beneath the directory `base`, by the confined resolver every path
     /// operation here goes through: the result never lies outside `base`'s subtree.
+    ///
+    /// This and the other `&self` lookups (`lookup`, `stat`, `readlink`, `readdir`) read no
+    /// lazy directory (see `lazy`, e.g. a host tree): one whose entries have not been read
+    /// yet is `EAGAIN`. Their `_loading` forms, and every `&mut self` operation, read the
+    /// directories they need first.
     pub fn resolve(&self, base: NodeId, path: &[u8], follow: Follow) -> Result<Resolved> {
-        resolve::beneath(self, base, path, follow, false)
+        resolve::beneath(self, base, path, follow, false).map_err(|stop| match stop {
+            Stop::Fail(e) => e,
+            Stop::Unloaded(_) => Errno::Again,
+        })
+    }
+
+    /// `resolve`, reading the lazy directories the walk meets first.
+    pub fn resolve_loading(
+        &mut self,
+        base: NodeId,
+        path: &[u8],
+        follow: Follow,
+    ) -> Result<Resolved> {
+        self.walk(base, path, follow, false)
+    }
+
+    /// The confined resolver, loading each lazy directory it stops at and walking again.
+    /// `load_dir` leaves a directory loaded or failed, so each walk gets further: this ends
+    /// after at most one load per directory on the way. A failure is left for the walk to
+    /// report where it meets it (so outside `base` it is `EPERM` like any other).
+    fn walk(
+        &mut self,
+        base: NodeId,
+        path: &[u8],
+        follow: Follow,
+        create: bool,
+    ) -> Result<Resolved> {
+        loop {
+            match resolve::beneath(self, base, path, follow, create) {
+                Ok(r) => return Ok(r),
+                Err(Stop::Fail(e)) => return Err(e),
+                Err(Stop::Unloaded(dir)) => {
+                    let _failed_in_dir = self.fs_mut(dir)?.load_dir(dir.ino);
+                }
+            }
+        }
+    }
+
+    /// Reads the entries of `dir` if it is a lazy directory not read yet (see
+    /// `MemFs::load_dir`): the source's errno if that fails, now and on every later use.
+    pub fn load_dir(&mut self, dir: NodeId) -> Result<()> {
+        self.fs_mut(dir)?.load_dir(dir.ino)
+    }
+
+    /// Reads every lazy directory beneath `at` (crossing mounts), e.g. before exporting the
+    /// whole tree. One that fails is left failed (see `load_dir`) and the others are read;
+    /// the first error is returned at the end.
+    pub fn load_all(&mut self, at: NodeId) -> Result<()> {
+        let mut first_err = None;
+        let mut todo = vec![self.through_mounts(at)];
+        while let Some(id) = todo.pop() {
+            if !self.node(id)?.is_dir() {
+                continue;
+            }
+            if let Err(e) = self.load_dir(id) {
+                first_err.get_or_insert(e);
+                continue;
+            }
+            let fs = self.fs(id)?;
+            for (_, ino) in fs.dir(id.ino)?.entries.iter() {
+                todo.push(self.through_mounts(NodeId { fs: id.fs, ino }));
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Opens (and maybe creates or truncates) what `path` names; the node is retained and
@@ -198,7 +266,7 @@ impl Vfs {
         } else {
             Follow::No
         };
-        let r = resolve::beneath(self, base, path, follow, opts.create)?;
+        let r = self.walk(base, path, follow, opts.create)?;
         let id = match r.node {
             Some(id) => {
                 if opts.create && opts.exclusive {
@@ -249,8 +317,8 @@ impl Vfs {
 
     /// A path naming an entry that must not exist yet: `EEXIST` for any existing entry
     /// (even `file/`), and for paths ending in `.` or `..`.
-    fn new_entry(&self, base: NodeId, path: &[u8]) -> Result<(Resolved, NodeId, Arc<str>)> {
-        let r = self.resolve(base, path, Follow::Entry)?;
+    fn new_entry(&mut self, base: NodeId, path: &[u8]) -> Result<(Resolved, NodeId, Arc<str>)> {
+        let r = self.resolve_loading(base, path, Follow::Entry)?;
         if r.node.is_some() {
             return Err(Errno::Exist);
         }
@@ -267,8 +335,8 @@ impl Vfs {
 
     /// Removes the empty directory `path` beneath `base`.
     pub fn rmdir(&mut self, base: NodeId, path: &[u8]) -> Result<()> {
-        let r = self.resolve(base, path, Follow::Entry)?;
-        r.node.ok_or(Errno::Noent)?;
+        let r = self.resolve_loading(base, path, Follow::Entry)?;
+        let node = r.node.ok_or(Errno::Noent)?;
         let Some((dir, name)) = r.entry else {
             // As Linux: `rmdir(".")` is EINVAL, and `..` can never be empty. With no entry,
             // the path ends in `.` or `..`.
@@ -279,12 +347,16 @@ impl Vfs {
                 Errno::Inval
             });
         };
+        if self.node(node)?.is_dir() {
+            // Whether it is empty is up to its source.
+            self.load_dir(node)?;
+        }
         self.fs_mut(dir)?.rmdir(dir.ino, &name)
     }
 
     /// Removes the non-directory `path` beneath `base` (one link of it).
     pub fn unlink(&mut self, base: NodeId, path: &[u8]) -> Result<()> {
-        let r = self.resolve(base, path, Follow::Entry)?;
+        let r = self.resolve_loading(base, path, Follow::Entry)?;
         let node = r.node.ok_or(Errno::Noent)?;
         let (dir, name) = r.entry.ok_or(Errno::Isdir)?;
         if r.trailing_slash {
@@ -309,8 +381,8 @@ impl Vfs {
         to_base: NodeId,
         to: &[u8],
     ) -> Result<()> {
-        let fr = self.resolve(from_base, from, Follow::Entry)?;
-        let tr = self.resolve(to_base, to, Follow::Entry)?;
+        let fr = self.resolve_loading(from_base, from, Follow::Entry)?;
+        let tr = self.resolve_loading(to_base, to, Follow::Entry)?;
         let (from_dir, from_name) = fr.entry.clone().ok_or(Errno::Busy)?;
         let (to_dir, to_name) = tr.entry.clone().ok_or(Errno::Busy)?;
         if from_dir.fs != to_dir.fs {
@@ -326,6 +398,14 @@ impl Vfs {
         let src_is_dir = self.node(src)?.is_dir();
         if !src_is_dir && (fr.trailing_slash || tr.trailing_slash) {
             return Err(Errno::Notdir);
+        }
+        if let Some(dst) = tr.node
+            && src_is_dir
+            && dst != src
+            && self.node(dst)?.is_dir()
+        {
+            // A directory may only replace an empty one: up to its source.
+            self.load_dir(dst)?;
         }
         self.fs_mut(from_dir)?
             .rename(from_dir.ino, &from_name, to_dir.ino, &to_name)
@@ -343,7 +423,7 @@ impl Vfs {
         to: &[u8],
     ) -> Result<()> {
         let follow = if follow { Follow::Yes } else { Follow::No };
-        let fr = self.resolve(from_base, from, follow)?;
+        let fr = self.resolve_loading(from_base, from, follow)?;
         let src = fr.node.ok_or(Errno::Noent)?;
         let (tr, to_dir, to_name) = self.new_entry(to_base, to)?;
         if tr.trailing_slash {
@@ -381,15 +461,35 @@ impl Vfs {
         self.fs(node)?.readlink(node.ino)
     }
 
+    /// `readlink`, reading the lazy directories on the way first.
+    pub fn readlink_loading(&mut self, base: NodeId, path: &[u8]) -> Result<Arc<str>> {
+        let node = self.lookup_loading(base, path, false)?;
+        self.fs(node)?.readlink(node.ino)
+    }
+
     /// The node a path names (following a final symlink or not).
     pub fn lookup(&self, base: NodeId, path: &[u8], follow: bool) -> Result<NodeId> {
         let follow = if follow { Follow::Yes } else { Follow::No };
         self.resolve(base, path, follow)?.node.ok_or(Errno::Noent)
     }
 
+    /// `lookup`, reading the lazy directories on the way first.
+    pub fn lookup_loading(&mut self, base: NodeId, path: &[u8], follow: bool) -> Result<NodeId> {
+        let follow = if follow { Follow::Yes } else { Follow::No };
+        self.resolve_loading(base, path, follow)?
+            .node
+            .ok_or(Errno::Noent)
+    }
+
     /// The attributes of what `path` names beneath `base` (`follow`: through a final symlink).
     pub fn stat(&self, base: NodeId, path: &[u8], follow: bool) -> Result<Stat> {
         let id = self.lookup(base, path, follow)?;
+        self.stat_node(id)
+    }
+
+    /// `stat`, reading the lazy directories on the way first.
+    pub fn stat_loading(&mut self, base: NodeId, path: &[u8], follow: bool) -> Result<Stat> {
+        let id = self.lookup_loading(base, path, follow)?;
         self.stat_node(id)
     }
 
@@ -402,7 +502,7 @@ impl Vfs {
         atim: SetTime,
         mtim: SetTime,
     ) -> Result<()> {
-        let id = self.lookup(base, path, follow)?;
+        let id = self.lookup_loading(base, path, follow)?;
         self.set_times_node(id, atim, mtim)
     }
 
@@ -472,7 +572,7 @@ impl Vfs {
     pub fn mkdir_all(&mut self, base: NodeId, path: &str) -> Result<NodeId> {
         let mut cur = base;
         for comp in path.split('/').filter(|c| !c.is_empty()) {
-            cur = match self.lookup(cur, comp.as_bytes(), true) {
+            cur = match self.lookup_loading(cur, comp.as_bytes(), true) {
                 Ok(id) => id,
                 Err(Errno::Noent) => self.mkdir(cur, comp.as_bytes())?,
                 Err(e) => return Err(e),

@@ -6,6 +6,7 @@
 
 use super::data::FileData;
 use super::dir::{Dir, Ino};
+use super::lazy::LazyState;
 use std::sync::Arc;
 
 /// A node anywhere in a namespace: which filesystem (its index there), which inode.
@@ -59,6 +60,28 @@ pub struct DirNode {
     pub parent: Ino,
     /// Set once the directory has been removed while still open: nothing may be created in it.
     pub removed: bool,
+    /// For a directory whose entries come from a source (see `lazy`): that source, and
+    /// whether they have been read. Until `MemFs::load_dir` reads them `entries` is empty.
+    /// Boxed: most directories have none, and every node is as large as a directory's.
+    pub lazy: Option<Box<LazyState>>,
+}
+
+impl DirNode {
+    /// True while its entries have not been read from its source.
+    #[inline]
+    pub fn is_unloaded(&self) -> bool {
+        self.lazy.as_ref().is_some_and(|l| !l.loaded)
+    }
+
+    /// An empty, loaded directory whose parent is `parent`.
+    pub fn new(parent: Ino) -> Self {
+        DirNode {
+            entries: Dir::default(),
+            parent,
+            removed: false,
+            lazy: None,
+        }
+    }
 }
 
 /// An inode: its kind and contents, link count, permission bits and times.

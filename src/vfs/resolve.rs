@@ -141,6 +141,23 @@ fn create_with_trailing_slash() -> Errno {
     Errno::Isdir
 }
 
+/// Why a resolution stopped without a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The path names nothing (or nothing allowed): this errno.
+    Fail(Errno),
+    /// The walk needs the entries of a lazy directory not read yet (`MemFs::load_dir`); the
+    /// caller that may load it does so and resolves again.
+    Unloaded(NodeId),
+}
+
+impl From<Errno> for Stop {
+    #[inline]
+    fn from(e: Errno) -> Self {
+        Stop::Fail(e)
+    }
+}
+
 /// Checks a guest path (or a symlink target) before use: `ENOENT` empty, `EINVAL` NUL,
 /// `ENAMETOOLONG` too long, `EILSEQ` not UTF-8, `EPERM` absolute.
 pub fn check_path(path: &[u8]) -> Result<&str> {
@@ -210,16 +227,21 @@ pub(crate) trait Lookup {
 ///
 /// With `create` (for `O_CREAT`), a final component followed by a slash fails with `EISDIR`
 /// before it is looked up, as on Linux.
+///
+/// A directory whose entries are still to be read from their source stops the walk with
+/// `Stop::Unloaded`: nothing is decided before its entries are known. One whose source
+/// failed fails the walk with the source's errno, like any error met on the way (so outside
+/// `base` it is `EPERM`).
 pub(crate) fn beneath(
     ns: &impl Lookup,
     base: NodeId,
     path: &[u8],
     follow: Follow,
     create: bool,
-) -> Result<Resolved> {
+) -> std::result::Result<Resolved, Stop> {
     let path = check_path(path)?;
     if !ns.node(base)?.is_dir() {
-        return Err(not_a_directory());
+        return Err(not_a_directory().into());
     }
     let mut stack: Vec<NodeId> = Vec::with_capacity(16);
     stack.push(base);
@@ -233,6 +255,8 @@ pub(crate) fn beneath(
     // Beneath `base` iff the walk's final chain of directories passes through it.
     let beneath = stack.contains(&base);
     match result {
+        // Reading a directory changes nothing the walk can see: it asks again.
+        Err(Stop::Unloaded(dir)) => Err(Stop::Unloaded(dir)),
         Ok(r) if beneath => Ok(r),
         // The base itself, reached from outside (`/abs/path/to/base`): named like `.`,
         // without its entry, which lies in a directory outside the base.
@@ -241,7 +265,7 @@ pub(crate) fn beneath(
             Ok(r)
         }
         Err(e) if beneath => Err(e),
-        _ => Err(escape_attempt()),
+        _ => Err(escape_attempt().into()),
     }
 }
 
@@ -252,7 +276,7 @@ fn walk(
     create: bool,
     stack: &mut Vec<NodeId>,
     from_root: &mut bool,
-) -> Result<Resolved> {
+) -> std::result::Result<Resolved, Stop> {
     let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(4);
     cursors.push(Cursor {
         text: Src::Path(path),
@@ -304,25 +328,30 @@ fn walk(
                     if *from_root {
                         continue; // the root's parent is the root
                     }
-                    return Err(escape_attempt());
+                    return Err(escape_attempt().into());
                 }
                 stack.pop();
                 top_node = None;
             }
             name => {
                 if create && is_last && trailing_slash {
-                    return Err(create_with_trailing_slash());
+                    return Err(create_with_trailing_slash().into());
                 }
                 if name.len() > MAX_NAME {
-                    return Err(name_too_long());
+                    return Err(name_too_long().into());
                 }
                 let dir_node = match top_node {
                     Some(n) => n,
                     None => ns.node(cur)?,
                 };
                 let NodeKind::Dir(dir) = &dir_node.kind else {
-                    return Err(not_a_directory());
+                    return Err(not_a_directory().into());
                 };
+                if let Some(lazy) = &dir.lazy
+                    && lazy.needs_load()?
+                {
+                    return Err(Stop::Unloaded(cur));
+                }
                 // One hash probe per component. Only the final one takes the entry's own
                 // name handle, which `Resolved` hands out; before it an id is enough, and a
                 // handle would cost a reference count per step.
@@ -359,14 +388,14 @@ fn walk(
                     }
                     expansions += 1;
                     if expansions > MAX_SYMLINK_EXPANSIONS {
-                        return Err(too_many_symlinks());
+                        return Err(too_many_symlinks().into());
                     }
                     if target.is_empty() {
-                        return Err(empty_symlink_target());
+                        return Err(empty_symlink_target().into());
                     }
                     if target.starts_with('/') {
                         if ns.absolute_symlinks(found)? == AbsoluteSymlinks::Refuse {
-                            return Err(absolute_symlink());
+                            return Err(absolute_symlink().into());
                         }
                         *from_root = true;
                         stack.clear();
@@ -389,7 +418,7 @@ fn walk(
                     // A non-directory can only end the path, and not with a slash
                     // (which `Follow::Entry` leaves to its caller).
                     if !is_last || (trailing_slash && follow != Follow::Entry) {
-                        return Err(not_a_directory());
+                        return Err(not_a_directory().into());
                     }
                 }
                 if is_last {

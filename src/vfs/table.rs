@@ -62,15 +62,37 @@ impl NodeTable {
         chunk[o] = node.map(Arc::new);
     }
 
+    /// Puts the shared node `node` in slot `ino` (which must be below `len`): the table
+    /// copies it only when it is first written.
+    pub fn set_shared(&mut self, ino: Ino, node: Arc<Node>) {
+        let (c, o) = split(ino).expect("inode numbers fit in usize");
+        let chunk = Arc::make_mut(&mut Arc::make_mut(&mut self.chunks)[c]);
+        chunk[o] = Some(node);
+    }
+
+    /// True if slot `ino` holds the very node `node` (shared, unmodified).
+    pub fn is_shared(&self, ino: Ino, node: &Arc<Node>) -> bool {
+        self.slot(ino).is_some_and(|n| Arc::ptr_eq(n, node))
+    }
+
     /// Appends a slot (a node, or `None` to reserve a number) and returns its inode number.
     pub fn push(&mut self, node: Option<Node>) -> Ino {
+        self.push_slot(node.map(Arc::new))
+    }
+
+    /// `push` of a node that may be shared with other tables.
+    pub fn push_shared(&mut self, node: Arc<Node>) -> Ino {
+        self.push_slot(Some(node))
+    }
+
+    fn push_slot(&mut self, node: Option<Arc<Node>>) -> Ino {
         let ino = self.len as Ino;
         let chunks = Arc::make_mut(&mut self.chunks);
         if self.len.is_multiple_of(CHUNK) {
             chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
         }
         let last = chunks.last_mut().expect("a chunk was just ensured");
-        Arc::make_mut(last).push(node.map(Arc::new));
+        Arc::make_mut(last).push(node);
         self.len += 1;
         ino
     }

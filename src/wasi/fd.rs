@@ -549,6 +549,8 @@ impl WasiCtx {
         };
         e.require(rights::FD_READDIR)?;
         let out = mem.slice_mut(buf, buf_len)?;
+        // A lazy directory (a host tree's) is read on its first listing.
+        self.vfs.load_dir(node)?;
         let mut used = 0usize;
         // Lazily: a small buffer costs only the entries that fit, not the rest of the
         // directory (wasi-libc lists big directories 4 KiB at a time).

@@ -243,7 +243,7 @@ impl WasiCtx {
             // expects ENOTDIR in its strict Unix errno mode, so answer as wasmtime does.
             Err(Errno::Exist) if p.len() > 1 && p.ends_with(b"/") => {
                 let name = &p[..p.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1)];
-                match self.vfs.stat(dir, name, true) {
+                match self.vfs.stat_loading(dir, name, true) {
                     Ok(st) if st.filetype != FileType::Directory => Err(Errno::Notdir),
                     _ => Err(Errno::Exist),
                 }
@@ -267,7 +267,7 @@ impl WasiCtx {
         let (_, dir) = self.dir_fd(fd, rights::PATH_READLINK)?;
         let p = Self::path_arg(mem, path, len)?;
         mem.slice(buf, buf_len)?;
-        let target = self.vfs.readlink(dir, &p)?;
+        let target = self.vfs.readlink_loading(dir, &p)?;
         let n = target.len().min(buf_len as usize);
         mem.write(buf, &target.as_bytes()[..n])?;
         mem.write_u32(bufused, n as u32)
@@ -289,7 +289,7 @@ impl WasiCtx {
         let p = Self::path_arg(mem, path, len)?;
         let st = self
             .vfs
-            .stat(dir, &p, flags & lookupflags::SYMLINK_FOLLOW != 0)?;
+            .stat_loading(dir, &p, flags & lookupflags::SYMLINK_FOLLOW != 0)?;
         abi::write_filestat(mem, abi, out, &filestat_of(&st))
     }
 
