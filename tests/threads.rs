@@ -271,3 +271,31 @@ fn the_trace_names_the_thread_of_each_call() {
     assert!(lines.iter().any(|l| l.starts_with("args_get(")));
     assert!(!lines.iter().any(|l| l.starts_with("[thread 0]")));
 }
+
+#[test]
+fn threads_reading_one_image_file_all_see_its_bytes() {
+    // Read without the context held (the file is still one shared buffer): every thread's
+    // checksum is the one of the file's bytes, read twice over in 64 KiB reads.
+    let blob: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let mut want = 0u64;
+    for _ in 0..2 {
+        for chunk in blob.chunks(64 << 10) {
+            want = chunk
+                .iter()
+                .step_by(512)
+                .fold(want, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)));
+        }
+    }
+    let o = run(
+        Sandbox::builder().file("/data/blob", blob),
+        &["readers", "4", "8", "/data/blob"],
+    );
+    assert_eq!(o.status, Status::Exited(0));
+    let out = stdout(&o);
+    assert!(
+        out.ends_with(&format!("checksums agree: true, first {want:x}\n")),
+        "{out}"
+    );
+}

@@ -3,7 +3,7 @@
 
 mod guest;
 
-use guest::{Guest, OUT};
+use guest::{DATA, Guest, IOV, OUT, RO};
 use strata::vfs::Errno;
 use strata::wasi::abi::{Abi, oflags, rights};
 
@@ -98,4 +98,59 @@ fn symlink_trailing_slash_errors() {
     assert_eq!(g.symlink("source", "dir/"), Err(Errno::Exist));
     assert_eq!(g.symlink("source", "dir"), Err(Errno::Exist));
     assert_eq!(g.symlink("source", "missing/"), Err(Errno::Noent));
+}
+
+/// The read threads make without the context (`fd_read_shared` + `finish`) leaves memory,
+/// count and cursor exactly as `fd_read` does: whole iovecs while the file lasts, a short
+/// last one, nothing (cursor kept) past the end.
+#[test]
+fn a_shared_read_is_an_fd_read() {
+    use strata::vfs::FileData;
+    let contents: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    // (cursor, iovec lengths)
+    let cases: &[(u64, &[u32])] = &[
+        (0, &[100]),
+        (0, &[4096, 4096, 4096]),
+        (9_990, &[4, 100, 100]),
+        (10_000, &[10]),
+        (20_000, &[10]),
+        (5, &[0, 7, 0]),
+    ];
+    for &(pos, lens) in cases {
+        let mut results = Vec::new();
+        for shared in [false, true] {
+            let mut g = Guest::new();
+            let root = g.ctx.vfs.root();
+            g.ctx
+                .vfs
+                .write_file(root, "f", FileData::from_bytes(contents.clone().into()))
+                .unwrap();
+            let fd = g.open_at(g.root, 0, "f", 0, RO, 0, 0).unwrap();
+            g.ctx
+                .fd_seek(&mut g.mem, Abi::P1, fd, pos as i64, 0, OUT)
+                .unwrap();
+            // iovecs at IOV, buffers from DATA on, 8 KiB apart.
+            for (i, &len) in lens.iter().enumerate() {
+                let at = IOV as usize + 8 * i;
+                let buf = DATA + 8192 * i as u32;
+                g.mem[at..at + 4].copy_from_slice(&buf.to_le_bytes());
+                g.mem[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
+            }
+            g.mem[DATA as usize..].fill(0xAA);
+            let n = lens.len() as u32;
+            if shared {
+                let read = g
+                    .ctx
+                    .fd_read_shared(&g.mem, fd, IOV, n, OUT)
+                    .expect("an unwritten file is one shared buffer");
+                read.finish(&mut g.mem).unwrap();
+            } else {
+                g.ctx.fd_read(&mut g.mem, fd, IOV, n, OUT).unwrap();
+            }
+            let count = g.out_u32();
+            let cursor = g.tell(fd);
+            results.push((count, cursor, g.mem.clone()));
+        }
+        assert!(results[0] == results[1], "cursor {pos}, iovecs {lens:?}");
+    }
 }

@@ -67,13 +67,6 @@ impl<'v> CopyingMemory<'v> {
             .retain(|(p, copy)| end <= u64::from(*p) || start >= u64::from(*p) + copy.len() as u64);
     }
 
-    fn check(&self, ptr: u32, len: u32) -> Result<()> {
-        match u64::from(ptr) + u64::from(len) <= self.size {
-            true => Ok(()),
-            false => Err(Errno::Fault),
-        }
-    }
-
     /// Writes back the range `slice_mut` handed out, so later reads see it.
     fn flush(&self) {
         if let Some((ptr, bytes)) = self.pending.borrow_mut().take() {
@@ -90,6 +83,13 @@ impl Drop for CopyingMemory<'_> {
 }
 
 impl GuestMemory for CopyingMemory<'_> {
+    fn check(&self, ptr: u32, len: u32) -> Result<()> {
+        match u64::from(ptr) + u64::from(len) <= self.size {
+            true => Ok(()),
+            false => Err(Errno::Fault),
+        }
+    }
+
     fn slice(&self, ptr: u32, len: u32) -> Result<&[u8]> {
         self.check(ptr, len)?;
         self.flush();

@@ -206,6 +206,29 @@ fn fd_read_threaded(
     {
         wait_host_stdin(&link, None)?;
     }
+    // A file still one shared buffer is copied into guest memory after the context is let
+    // go, so threads reading files do not wait on each other's copies (untraced calls only:
+    // a trace decodes the call under the context).
+    if env.data().thread.is_some() && env.data().trace.is_none() {
+        if env
+            .data()
+            .thread
+            .as_ref()
+            .is_some_and(|t| t.group.stopping())
+        {
+            return Err(RuntimeError::user(Box::new(Stopped)));
+        }
+        if let Some(read) = peek(&mut env, |c, m| c.fd_read_shared(m, fd, iovs, n, out)) {
+            let (state, store) = env.data_and_store_mut();
+            let Some(memory) = &state.memory else {
+                return Ok(Errno::Fault.code() as i32);
+            };
+            let mut mem = CopyingMemory::new(memory.view(&store));
+            return Ok(read
+                .finish(&mut mem)
+                .map_or_else(|e| e.code() as i32, |()| 0));
+        }
+    }
     call(env, id, abi, &args.map(u64::from), move |c, m| {
         c.fd_read(m, fd, iovs, n, out)
     })

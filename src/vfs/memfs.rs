@@ -663,6 +663,12 @@ impl MemFs {
         Ok(self.file(ino)?.read_at(offset, buf))
     }
 
+    /// The file's contents as one shared buffer, if they still are one (see
+    /// `FileData::as_whole`).
+    pub fn shared_bytes(&self, ino: Ino) -> Result<Option<bytes::Bytes>> {
+        Ok(self.file(ino)?.as_whole().cloned())
+    }
+
     /// Writes at `offset` (or at the end, when `offset` is `None`); returns the offset just past
     /// the written bytes.
     pub fn write(&mut self, ino: Ino, offset: Option<u64>, data: &[u8]) -> Result<u64> {

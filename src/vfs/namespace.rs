@@ -516,6 +516,12 @@ impl Vfs {
         self.fs(id)?.read(id.ino, offset, buf)
     }
 
+    /// The contents of the regular file `id` as one shared buffer, if they still are one (an
+    /// image's or a loaded host file's, not written since): O(1), no copy.
+    pub fn shared_bytes(&self, id: NodeId) -> Result<Option<bytes::Bytes>> {
+        self.fs(id)?.shared_bytes(id.ino)
+    }
+
     /// Writes at `offset`, or appends when `None`; returns the offset past the data.
     pub fn write(&mut self, id: NodeId, offset: Option<u64>, data: &[u8]) -> Result<u64> {
         self.fs_mut(id)?.write(id.ino, offset, data)

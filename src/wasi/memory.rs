@@ -16,6 +16,12 @@ pub trait GuestMemory {
     /// The checked byte range `[ptr, ptr + len)`, writable.
     fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8]>;
 
+    /// `EFAULT` unless `[ptr, ptr + len)` lies wholly in memory; reads nothing (a memory that
+    /// copies what it hands out need not copy for a check).
+    fn check(&self, ptr: u32, len: u32) -> Result<()> {
+        self.slice(ptr, len).map(|_| ())
+    }
+
     /// Copies `buf.len()` bytes at `ptr` into `buf`.
     fn read(&self, ptr: u32, buf: &mut [u8]) -> Result<()> {
         let len = u32::try_from(buf.len()).map_err(|_| Errno::Fault)?;

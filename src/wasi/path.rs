@@ -70,7 +70,7 @@ impl WasiCtx {
         let base = rights_base & dir_entry.rights_inheriting;
         let inheriting = rights_inheriting & dir_entry.rights_inheriting;
         let p = Self::path_arg(mem, path, path_len)?;
-        mem.slice(opened, 4)?;
+        mem.check(opened, 4)?;
         // As Linux: a full fd table is EMFILE before the path is even looked up, so a failing
         // open never creates or truncates anything.
         self.fds.check_room()?;
@@ -266,7 +266,7 @@ impl WasiCtx {
     ) -> Result<()> {
         let (_, dir) = self.dir_fd(fd, rights::PATH_READLINK)?;
         let p = Self::path_arg(mem, path, len)?;
-        mem.slice(buf, buf_len)?;
+        mem.check(buf, buf_len)?;
         let target = self.vfs.readlink_loading(dir, &p)?;
         let n = target.len().min(buf_len as usize);
         mem.write(buf, &target.as_bytes()[..n])?;

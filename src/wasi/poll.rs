@@ -94,9 +94,9 @@ impl WasiCtx {
         }
         let sub_size = abi::subscription_size(abi) as u32;
         let ev_size = abi::EVENT_SIZE as u32;
-        mem.slice(subs, nsubs.checked_mul(sub_size).ok_or(Errno::Fault)?)?;
-        mem.slice(events, nsubs.checked_mul(ev_size).ok_or(Errno::Fault)?)?;
-        mem.slice(nevents, 4)?;
+        mem.check(subs, nsubs.checked_mul(sub_size).ok_or(Errno::Fault)?)?;
+        mem.check(events, nsubs.checked_mul(ev_size).ok_or(Errno::Fault)?)?;
+        mem.check(nevents, 4)?;
         // Each subscription becomes a host-side entry: past the bound the call is refused
         // (as poll(2) refuses more fds than RLIMIT_NOFILE) rather than sized by the guest.
         // Bad pointers are reported first, as EFAULT.

@@ -18,11 +18,11 @@ fn write_strings<M: GuestMemory + ?Sized>(
     buf: u32,
 ) -> Result<()> {
     let total: u64 = strings.iter().map(|s| s.len() as u64 + 1).sum();
-    mem.slice(
+    mem.check(
         ptrs,
         u32::try_from(strings.len() * 4).map_err(|_| Errno::Fault)?,
     )?;
-    mem.slice(buf, u32::try_from(total).map_err(|_| Errno::Fault)?)?;
+    mem.check(buf, u32::try_from(total).map_err(|_| Errno::Fault)?)?;
     let mut at = buf;
     for (i, s) in strings.iter().enumerate() {
         mem.write_u32(ptrs + 4 * i as u32, at)?;
@@ -40,8 +40,8 @@ fn write_sizes<M: GuestMemory + ?Sized>(
     size: u32,
 ) -> Result<()> {
     let total: usize = strings.iter().map(|s| s.len() + 1).sum();
-    mem.slice(count, 4)?;
-    mem.slice(size, 4)?;
+    mem.check(count, 4)?;
+    mem.check(size, 4)?;
     mem.write_u32(count, strings.len() as u32)?;
     mem.write_u32(size, u32::try_from(total).map_err(|_| Errno::Overflow)?)
 }
@@ -124,7 +124,7 @@ impl WasiCtx {
         _precision: u64,
         out: u32,
     ) -> Result<()> {
-        mem.slice(out, 8)?;
+        mem.check(out, 8)?;
         let now = self.clock_now(id)?;
         mem.write_u64(out, now)
     }

@@ -21,7 +21,7 @@ impl WasiCtx {
         _flags: u16,
         out: u32,
     ) -> Result<()> {
-        mem.slice(out, 4)?;
+        mem.check(out, 4)?;
         self.not_a_socket(fd)
     }
 
@@ -38,8 +38,8 @@ impl WasiCtx {
         oflags: u32,
     ) -> Result<()> {
         mem.read_iovecs(iovs, count)?;
-        mem.slice(nread, 4)?;
-        mem.slice(oflags, 2)?;
+        mem.check(nread, 4)?;
+        mem.check(oflags, 2)?;
         self.not_a_socket(fd)
     }
 
@@ -54,7 +54,7 @@ impl WasiCtx {
         nsent: u32,
     ) -> Result<()> {
         mem.read_iovecs(iovs, count)?;
-        mem.slice(nsent, 4)?;
+        mem.check(nsent, 4)?;
         self.not_a_socket(fd)
     }
 

@@ -11,6 +11,8 @@
 //!   hang              a thread spins forever; main waits for it
 //!   many N            try to start N threads that all stay alive; print how many started
 //!   writers N MIB     N threads each write MIB MiB to a file of their own; print the time
+//!   readers N MIB F   N threads each read the file F over and over, MIB MiB each in 64 KiB
+//!                     reads; print the time and a checksum of everything read
 //!   escape ITERS      one thread swaps symlinks and directories while another tries to open
 //!                     a file outside its preopen through them; print how often it got out
 //!   efault ITERS      one thread grows memory while another passes buffers past its end
@@ -85,6 +87,7 @@ fn main() {
         }
         "many" => many(num(2)),
         "writers" => writers(num(2), num(3)),
+        "readers" => readers(num(2), num(3), arg(4)),
         "escape" => escape(num(2)),
         "efault" => efault(num(2)),
         "stdin" => {
@@ -255,6 +258,47 @@ fn writers(n: usize, mib: usize) {
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     let total = n * mib;
     println!("writers {n} x {mib} MiB: {ms:.1} ms, {:.0} MiB/s", total as f64 / ms * 1000.0);
+}
+
+fn readers(n: usize, mib: usize, path: String) {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let path = path.clone();
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 64 << 10];
+                let (mut left, mut sum) = (mib << 20, 0u64);
+                while left > 0 {
+                    let mut f = fs::File::open(&path).unwrap();
+                    loop {
+                        let k = f.read(&mut buf[..(64 << 10).min(left)]).unwrap();
+                        if k == 0 {
+                            break;
+                        }
+                        // Light enough not to hide the reads: every 512th byte.
+                        sum = buf[..k]
+                            .iter()
+                            .step_by(512)
+                            .fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)));
+                        left -= k;
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                }
+                sum
+            })
+        })
+        .collect();
+    let sums: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let total = n * mib;
+    println!(
+        "readers {n} x {mib} MiB: {ms:.1} ms, {:.0} MiB/s, checksums agree: {}, first {:x}",
+        total as f64 / ms * 1000.0,
+        sums.windows(2).all(|w| w[0] == w[1]),
+        sums[0]
+    );
 }
 
 /// Run with the preopen `box` only (its parent holds `secret`): every way out must fail.
