@@ -547,7 +547,7 @@ impl WasiFunctionEnv {
         let Some(group) = group else {
             return self.call_within_time(store, instance, func, args, None);
         };
-        if !group.enter(threads::MAIN, store.interrupter()) {
+        if !group.enter(threads::MAIN, store) {
             return Err(Error::Host("the program was already run".into()));
         }
         let result = self.call_within_time(store, instance, func, args, Some(&group));

@@ -10,6 +10,7 @@
 //! then traps), from sleeps and stdin waits, and refused at its next WASI call.
 
 use super::memory_budget::{self, ProgramMemory};
+use super::watchdog::Nudger;
 use super::{Error, ExitCode, ResourceLimits, Tracer, WasiState, imports, metering};
 use crate::vfs::budget::Budget;
 use crate::wasi::ctx::WasiCtx;
@@ -19,8 +20,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 use wasmer::sys::vm::TrapCode;
 use wasmer::{
-    Engine, ExternType, FunctionEnv, Imports, Instance, Interrupter, Memory, MemoryType, Module,
-    RuntimeError, Store, Value,
+    Engine, ExternType, FunctionEnv, Imports, Instance, Memory, MemoryType, Module, RuntimeError,
+    Store, Value,
 };
 
 /// Largest thread id the proposal allows (ids are positive and fit in 29 bits).
@@ -87,7 +88,7 @@ struct GroupState {
     live: u32,
     end: Option<End>,
     /// The stores running guest code now, by thread id.
-    running: HashMap<u32, Interrupter>,
+    running: HashMap<u32, Nudger>,
 }
 
 /// The threads of one program and what they share.
@@ -227,21 +228,22 @@ impl ThreadGroup {
         if self.lock_then(|| self.stopping.swap(true, Ordering::AcqRel)) {
             return;
         }
+        // Interrupted first, woken from atomic waits (to trap) after: an interrupt landing
+        // on a thread already unwinding from a trap is what wasmer's handler cannot take.
+        self.interrupt_running();
         self.memory.stop_waiters();
         self.changed.notify_all();
         let group = self.clone();
-        let reaper = std::thread::Builder::new()
+        // The reaper interrupts again what has not stopped (`join_threads` does if there is
+        // no thread for it).
+        let _ = std::thread::Builder::new()
             .name("strata-thread-reaper".into())
             .spawn(move || group.reap());
-        if reaper.is_err() {
-            // No thread for it: interrupt once from here; `join_threads` retries.
-            self.interrupt_running();
-        }
     }
 
     fn interrupt_running(&self) {
-        for i in self.lock().running.values() {
-            i.interrupt();
+        for n in self.lock().running.values_mut() {
+            n.nudge();
         }
     }
 
@@ -257,8 +259,8 @@ impl ThreadGroup {
         let give_up = Instant::now() + GRACE;
         let mut st = self.lock();
         while !done(&st) && Instant::now() < give_up {
-            for i in st.running.values() {
-                i.interrupt();
+            for n in st.running.values_mut() {
+                n.nudge();
             }
             st = self
                 .changed
@@ -268,14 +270,14 @@ impl ThreadGroup {
         }
     }
 
-    /// Notes that thread `tid` runs guest code in the store `interrupter` stops; false if the
-    /// program is already ending (the thread must not start).
-    pub(crate) fn enter(&self, tid: u32, interrupter: Interrupter) -> bool {
+    /// Notes that thread `tid` runs guest code in `store`; false if the program is already
+    /// ending (the thread must not start).
+    pub(crate) fn enter(&self, tid: u32, store: &Store) -> bool {
         let mut st = self.lock();
         if self.stopping() {
             return false;
         }
-        st.running.insert(tid, interrupter);
+        st.running.insert(tid, Nudger::new(store));
         true
     }
 
@@ -345,7 +347,7 @@ impl ThreadGroup {
             return;
         };
         let start = start.clone();
-        if !self.enter(tid, store.interrupter()) {
+        if !self.enter(tid, &store) {
             let _ = started.send(false);
             return;
         }

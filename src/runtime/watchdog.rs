@@ -10,7 +10,43 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use wasmer::Store;
+use wasmer::sys::vm::{StoreId, interrupt_registry};
+use wasmer::{Interrupter, Store};
+
+/// Interrupts one store's running guest, again when an interrupt may have been missed, but
+/// not again and again while it unwinds: wasmer's signal handler is not safe against a
+/// second interrupt landing while the thread takes the trap's backtrace (it can deadlock on
+/// the unwinder's lock). Until the store is marked interrupted (it was not running guest
+/// code yet) every `nudge` interrupts; after that, once per `RENUDGE` at most, for the rare
+/// interrupt that lands in a libcall (wasmer checks the mark when a host function returns,
+/// not when a libcall does).
+pub(super) struct Nudger {
+    interrupter: Interrupter,
+    store: StoreId,
+    sent: Option<Instant>,
+}
+
+/// Least time between two interrupts of a store already marked interrupted.
+const RENUDGE: Duration = Duration::from_secs(1);
+
+impl Nudger {
+    pub(super) fn new(store: &Store) -> Nudger {
+        Nudger {
+            interrupter: store.interrupter(),
+            store: store.id(),
+            sent: None,
+        }
+    }
+
+    pub(super) fn nudge(&mut self) {
+        let marked = interrupt_registry::is_interrupted(self.store);
+        if marked && self.sent.is_some_and(|t| t.elapsed() < RENUDGE) {
+            return;
+        }
+        self.interrupter.interrupt();
+        self.sent = Some(Instant::now());
+    }
+}
 
 /// Interrupts a store's running guest once its time is up; `stop` ends it.
 pub(super) struct Watchdog {
@@ -32,7 +68,7 @@ impl Watchdog {
         deadline: Instant,
         on_fire: Option<Box<dyn FnOnce() + Send>>,
     ) -> Watchdog {
-        let interrupter = store.interrupter();
+        let mut nudger = Nudger::new(store);
         let done = Arc::new((Mutex::new(false), Condvar::new()));
         let shared = done.clone();
         let thread = std::thread::Builder::new()
@@ -60,7 +96,7 @@ impl Watchdog {
                     over = lock.lock().unwrap_or_else(|e| e.into_inner());
                 }
                 loop {
-                    interrupter.interrupt();
+                    nudger.nudge();
                     over = cv
                         .wait_timeout(over, RETRY)
                         .unwrap_or_else(|e| e.into_inner())
