@@ -170,3 +170,61 @@ fn strata_cache_shows_prunes_and_cleans() {
     assert!(out.starts_with("removed 1 entries"), "{out}");
     assert_eq!(strata(&["cache", "clean"]), "removed 0 entries, 0.0 MiB\n");
 }
+
+#[test]
+fn strata_cache_compress_writes_zstd_entries_that_later_runs_load() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("c");
+    let m = t.path().join("m.wat");
+    std::fs::write(
+        &m,
+        big_module(300).replace("(i32.const 10)", "(i32.const 30)"),
+    )
+    .unwrap();
+    let run = |compress: Option<&str>| {
+        let mut c = strata_cmd();
+        c.arg("run").arg(&m).env("STRATA_CACHE_DIR", &cache);
+        match compress {
+            Some(level) => c.env("STRATA_CACHE_COMPRESS", level),
+            None => c.env_remove("STRATA_CACHE_COMPRESS"),
+        };
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(34), "{o:?}");
+    };
+    run(Some("3"));
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let inode = std::fs::metadata(&entry).unwrap().ino();
+    let info = strata_cmd()
+        .args(["cache", "info"])
+        .env("STRATA_CACHE_DIR", &cache)
+        .env("STRATA_CACHE_COMPRESS", "3")
+        .output()
+        .unwrap();
+    let info = String::from_utf8(info.stdout).unwrap();
+    assert!(
+        info.contains("compression: zstd level 3 (STRATA_CACHE_COMPRESS)"),
+        "{info}"
+    );
+    assert!(
+        info.contains(" zstd "),
+        "the entry is listed as compressed: {info}"
+    );
+    // Loaded, not rewritten, by a compressing run and by a plain one: the same file.
+    run(Some("3"));
+    run(None);
+    assert_eq!(std::fs::metadata(&entry).unwrap().ino(), inode);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    // A corrupted compressed entry is compiled again and replaced.
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&entry, &bytes).unwrap();
+    run(Some("3"));
+    assert_ne!(std::fs::metadata(&entry).unwrap().ino(), inode, "rewritten");
+}

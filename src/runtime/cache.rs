@@ -4,10 +4,16 @@
 //! settings (e.g. fuel metering, which changes the generated code); its file name starts with
 //! a generation tag (crate version and engine) so `prune` can drop other versions' entries.
 //!
-//! An entry holds a magic line, the blake3 hash of the serialized artifact and the artifact.
-//! It is mapped, not read: the hash is checked over the mapping and the artifact deserialized
-//! from it, so no heap copy of it is ever made; a torn, truncated or corrupted entry fails the
-//! check and is recompiled and rewritten, never executed. Writes go to a temporary file
+//! An entry holds a magic line, a blake3 hash, the payload's format and the artifact's length,
+//! then the payload: the serialized artifact as wasmer wrote it (the default), or compressed
+//! with zstd (`STRATA_CACHE_COMPRESS`). The hash covers everything after itself, so a torn,
+//! truncated or corrupted entry fails the check (before anything is decompressed) and is
+//! recompiled and rewritten, never executed. An entry is mapped, not read: a plain artifact
+//! is deserialized from the mapping, with no heap copy, and its pages dropped afterwards
+//! (wasmer faults back in what it still reads); a compressed one is decompressed into
+//! anonymous memory, which must stay resident as long as the module lives, because wasmer
+//! keeps reading the artifact after loading it (data segments at every instantiation, trap
+//! and address tables on a trap). Writes go to a temporary file
 //! renamed into place and entries are never modified in place, so a mapping (or a concurrent
 //! run's) always sees one whole entry, and deleting an entry another process has mapped
 //! leaves its mapping intact.
@@ -25,18 +31,25 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use wasmer::{Engine, Module};
 
-const MAGIC: &[u8] = b"strata-module-cache-v2\n";
-/// Magic, artifact hash, zero padding: the artifact starts 64 bytes into the page-aligned
-/// mapping, aligned as wasmer's zero-copy deserialization needs (a misaligned artifact fails
-/// to load).
+const MAGIC: &[u8] = b"strata-module-cache-v3\n";
+/// Magic, hash, format (one byte) and the artifact's length (u64, little-endian): a plain
+/// artifact starts 64 bytes into the page-aligned mapping, aligned as wasmer's zero-copy
+/// deserialization needs (a misaligned artifact fails to load).
 const HEADER: usize = 64;
-const PADDING: [u8; HEADER - 23 - 32] = [0; HEADER - 23 - 32];
+/// The hash covers the entry from here: format, artifact length, payload.
+const HASHED_FROM: usize = 23 + 32;
+/// Payload format: the artifact as wasmer serialized it.
+const RAW: u8 = 0;
+/// Payload format: the artifact in one zstd frame.
+const ZSTD: u8 = 1;
 /// Temporary files of writers in progress start with this.
 const TMP_PREFIX: &str = ".tmp-";
 /// A temporary file older than this was left by a writer that died.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 /// The cache's default size bound.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+/// Bytes of the compressed payload checked, decompressed and dropped at a time.
+const CHUNK: usize = 8 << 20;
 
 /// Where compiled modules are cached: `$XDG_CACHE_HOME/strata/modules`, else
 /// `$HOME/.cache/strata/modules`; `None` if neither is set.
@@ -57,6 +70,40 @@ pub fn max_bytes() -> u64 {
         .unwrap_or(DEFAULT_MAX_BYTES)
 }
 
+/// The zstd level new entries are compressed with: `STRATA_CACHE_COMPRESS` (1 to 22), else
+/// `None` (stored as wasmer serialized them). `0` or an unreadable value means `None`.
+pub fn compression_level() -> Option<i32> {
+    std::env::var("STRATA_CACHE_COMPRESS")
+        .ok()
+        .and_then(|v| parse_level(&v))
+}
+
+fn parse_level(v: &str) -> Option<i32> {
+    v.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|l| zstd::compression_level_range().contains(l) && *l > 0)
+}
+
+/// How new entries are written: the cache's size bound and the compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WritePolicy {
+    /// Entries are evicted after each write until the cache holds at most this.
+    pub max_bytes: u64,
+    /// The zstd level of new entries, or `None` to store them uncompressed.
+    pub zstd_level: Option<i32>,
+}
+
+impl WritePolicy {
+    /// From the environment: `STRATA_CACHE_MAX` and `STRATA_CACHE_COMPRESS`.
+    pub fn from_env() -> WritePolicy {
+        WritePolicy {
+            max_bytes: max_bytes(),
+            zstd_level: compression_level(),
+        }
+    }
+}
+
 fn parse_bytes(v: &str) -> Option<u64> {
     let v = v.trim();
     let (num, shift) = match v.as_bytes().last()? {
@@ -68,12 +115,13 @@ fn parse_bytes(v: &str) -> Option<u64> {
     num.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
-/// The generation tag of this build's entries: crate version and engine.
+/// The generation tag of this build's entries: crate version, entry format and engine.
 fn generation(engine: &Engine) -> String {
     let h = blake3::hash(
         format!(
-            "{}\0{}",
+            "{}\0{}\0{}",
             env!("CARGO_PKG_VERSION"),
+            String::from_utf8_lossy(MAGIC),
             engine.deterministic_id()
         )
         .as_bytes(),
@@ -111,15 +159,16 @@ pub enum CacheOutcome {
 }
 
 /// The compiled module for `wasm` (whose blake3 hash is `digest`): from `dir` if a valid
-/// entry is there, else compiled (and stored in `dir`, which is then pruned to `max_bytes`,
-/// usually `max_bytes()`). Cache problems never fail the run: they only cost a compilation.
+/// entry is there, else compiled (and stored in `dir` as `policy` says, usually
+/// `WritePolicy::from_env()`; `dir` is then pruned to its bound). Cache problems never fail
+/// the run: they only cost a compilation.
 pub fn load_or_compile(
     engine: &Engine,
     wasm: &[u8],
     digest: &[u8; 32],
     settings: &str,
     dir: Option<&Path>,
-    max_bytes: u64,
+    policy: WritePolicy,
 ) -> Result<(Module, CacheOutcome), Error> {
     let Some(dir) = dir else {
         return compile(engine, wasm).map(|m| (m, CacheOutcome::Uncached));
@@ -130,9 +179,9 @@ pub fn load_or_compile(
         return Ok((module, CacheOutcome::Hit));
     }
     let module = compile(engine, wasm)?;
-    let stored = write_entry(&module, dir, &path).is_ok();
+    let stored = write_entry(&module, dir, &path, policy.zstd_level).is_ok();
     if stored {
-        let _ = prune(dir, max_bytes, Some(&path));
+        let _ = prune(dir, policy.max_bytes, Some(&path));
     }
     Ok((
         module,
@@ -161,22 +210,82 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Module> {
     // so the mapped bytes stay as checked below for as long as the mapping lives.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let rest = map.strip_prefix(MAGIC)?;
-    if map.len() < HEADER {
+    if map.len() < HEADER || checksum(&map, HASHED_FROM).as_bytes() != &rest[..32] {
         return None;
     }
-    let sum = &rest[..32];
-    if checksum(&map, HEADER).as_bytes() != sum {
-        return None;
-    }
+    let len = usize::try_from(u64::from_le_bytes(
+        map[HASHED_FROM + 1..HEADER].try_into().ok()?,
+    ))
+    .ok()?;
+    let (map, from, file_backed) = match map[HASHED_FROM] {
+        RAW if map.len() - HEADER == len => (map, HEADER, true),
+        ZSTD => (decompress(&map, len)?, 0, false),
+        _ => return None,
+    };
     let map = SharedMap(std::sync::Arc::new(map));
-    let artifact = bytes::Bytes::from_owner(map.clone()).slice(HEADER..);
+    let artifact = bytes::Bytes::from_owner(map.clone()).slice(from..);
     // SAFETY: the artifact is byte for byte what `Module::serialize` produced for this key
-    // (checked by its hash above) in a directory only the user writes; see the module doc.
+    // (checked by its hash above, and a decompressed one by its length and zstd's own frame
+    // checks) in a directory only the user writes; see the module doc.
     let module = unsafe { Module::deserialize(engine, artifact) }.ok()?;
-    // The code now lives in wasmer's executable memory; what it still reads from the entry
-    // (data segments at instantiation, metadata) faults back in on demand.
-    drop_pages(&map.0, 0, map.0.len());
+    if file_backed {
+        // The code now lives in wasmer's executable memory; what it still reads from the
+        // entry (data segments at instantiation, metadata) faults back in from the file.
+        // Anonymous pages cannot be dropped: they would read back as zeros.
+        drop_pages(&map.0, 0, map.0.len());
+    }
     Some(module)
+}
+
+/// Decompresses the zstd payload of the (checked) entry `map` into anonymous memory of
+/// exactly `len` bytes (page-aligned, as wasmer needs), dropping the compressed pages behind
+/// it; `None` if the payload does not decompress to exactly `len` bytes.
+fn decompress(map: &memmap2::Mmap, len: usize) -> Option<memmap2::Mmap> {
+    use std::io::Read;
+    let mut out = memmap2::MmapMut::map_anon(len.max(1)).ok()?;
+    let input = DroppingReader {
+        map,
+        at: HEADER,
+        dropped: HEADER,
+    };
+    let mut z = zstd::stream::read::Decoder::with_buffer(input)
+        .ok()?
+        .single_frame();
+    z.read_exact(&mut out[..len]).ok()?;
+    if z.read(&mut [0u8; 1]).ok()? != 0 {
+        return None;
+    }
+    out.make_read_only().ok()
+}
+
+/// Reads the mapping `map` from `at`, dropping the pages it has passed `CHUNK` at a time.
+struct DroppingReader<'a> {
+    map: &'a memmap2::Mmap,
+    at: usize,
+    dropped: usize,
+}
+
+impl std::io::Read for DroppingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::io::Read::read(&mut std::io::BufRead::fill_buf(self)?, buf)?;
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for DroppingReader<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let end = (self.at + CHUNK).min(self.map.len());
+        Ok(&self.map[self.at..end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.map.len());
+        if self.at - self.dropped >= CHUNK || self.at == self.map.len() {
+            drop_pages(self.map, self.dropped, self.at & !4095);
+            self.dropped = self.at & !4095;
+        }
+    }
 }
 
 /// A mapping shared by the `Bytes` wasmer keeps and the cache, which may drop its pages.
@@ -217,11 +326,27 @@ fn checksum(map: &memmap2::Mmap, from: usize) -> blake3::Hash {
     h.finalize()
 }
 
-fn write_entry(module: &Module, dir: &Path, path: &Path) -> std::io::Result<()> {
+fn write_entry(
+    module: &Module,
+    dir: &Path,
+    path: &Path,
+    zstd_level: Option<i32>,
+) -> std::io::Result<()> {
     use std::io::Write;
     let artifact = module
         .serialize()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let len = artifact.len() as u64;
+    let (format, payload) = match zstd_level {
+        Some(level) => (ZSTD, zstd::bulk::compress(&artifact, level)?.into()),
+        None => (RAW, artifact),
+    };
+    let mut tail = [0u8; HEADER - HASHED_FROM];
+    tail[0] = format;
+    tail[1..].copy_from_slice(&len.to_le_bytes());
+    let mut sum = blake3::Hasher::new();
+    sum.update(&tail);
+    sum.update(&payload);
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         "{TMP_PREFIX}{}-{:?}",
@@ -230,9 +355,9 @@ fn write_entry(module: &Module, dir: &Path, path: &Path) -> std::io::Result<()> 
     ));
     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
     f.write_all(MAGIC)?;
-    f.write_all(blake3::hash(&artifact).as_bytes())?;
-    f.write_all(&PADDING)?;
-    f.write_all(&artifact)?;
+    f.write_all(sum.finalize().as_bytes())?;
+    f.write_all(&tail)?;
+    f.write_all(&payload)?;
     f.into_inner().map_err(|e| e.into_error())?;
     std::fs::rename(&tmp, path)
 }
@@ -248,6 +373,8 @@ pub struct EntryInfo {
     pub last_used: SystemTime,
     /// Whether this build of strata can load it (same version and engine).
     pub current: bool,
+    /// Whether its payload is compressed (zstd).
+    pub compressed: bool,
 }
 
 /// The entries of the cache in `dir`, least recently used first (temporary files left out).
@@ -269,10 +396,19 @@ pub fn entries(dir: &Path) -> std::io::Result<Vec<EntryInfo>> {
             bytes: meta.len(),
             last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             current: name.starts_with(&format!("{ours}-")),
+            compressed: format_of(&e.path()) == Some(ZSTD),
         });
     }
     out.sort_by_key(|e| e.last_used);
     Ok(out)
+}
+
+/// The payload format an entry's header names, if it is an entry of this format version.
+fn format_of(path: &Path) -> Option<u8> {
+    use std::io::Read;
+    let mut head = [0u8; HEADER];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    head.starts_with(MAGIC).then_some(head[HASHED_FROM])
 }
 
 /// What `prune` removed.
@@ -348,19 +484,36 @@ mod tests {
 
     const WAT: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
 
+    /// Uncompressed entries, in a cache bounded to `max_bytes`.
+    fn bound(max_bytes: u64) -> WritePolicy {
+        WritePolicy {
+            max_bytes,
+            zstd_level: None,
+        }
+    }
+
     #[test]
     fn hit_after_miss_and_corruption_is_recompiled() {
         let engine = Engine::default();
         let digest = *blake3::hash(WAT.as_bytes()).as_bytes();
         let dir = tempfile::tempdir().unwrap();
         let d = Some(dir.path());
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, u64::MAX).unwrap();
+        let (_, o) =
+            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, u64::MAX).unwrap();
+        let (_, o) =
+            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
         assert_eq!(o, CacheOutcome::Hit);
         // Other settings are another entry.
-        let (_, o) =
-            load_or_compile(&engine, WAT.as_bytes(), &digest, "fuel=10", d, u64::MAX).unwrap();
+        let (_, o) = load_or_compile(
+            &engine,
+            WAT.as_bytes(),
+            &digest,
+            "fuel=10",
+            d,
+            bound(u64::MAX),
+        )
+        .unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
         // Flip one byte of the artifact: detected, recompiled, rewritten.
         let path = dir.path().join(key(&engine, &digest, ""));
@@ -368,17 +521,101 @@ mod tests {
         let last = data.len() - 1;
         data[last] ^= 0xff;
         std::fs::write(&path, &data).unwrap();
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, u64::MAX).unwrap();
+        let (_, o) =
+            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, u64::MAX).unwrap();
+        let (_, o) =
+            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
         assert_eq!(o, CacheOutcome::Hit);
         // Truncated to nothing: the same.
         std::fs::write(&path, b"").unwrap();
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, u64::MAX).unwrap();
+        let (_, o) =
+            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
         // No directory: compiled, nothing stored.
-        let (_, o) = load_or_compile(&engine, WAT.as_bytes(), &digest, "", None, u64::MAX).unwrap();
+        let (_, o) =
+            load_or_compile(&engine, WAT.as_bytes(), &digest, "", None, bound(u64::MAX)).unwrap();
         assert_eq!(o, CacheOutcome::Uncached);
+    }
+
+    /// Compressed entries: smaller, loaded (by any policy), and a corrupted, truncated or
+    /// inconsistent one is recompiled, never loaded.
+    #[test]
+    fn compressed_entries_round_trip_and_bad_ones_are_recompiled() {
+        let engine = Engine::default();
+        let (wat, digest) = module(7);
+        let wasm = wat.as_bytes();
+        let z = WritePolicy {
+            max_bytes: u64::MAX,
+            zstd_level: Some(3),
+        };
+        let plain = tempfile::tempdir().unwrap();
+        compile_into(&engine, &wat, &digest, plain.path());
+        let dir = tempfile::tempdir().unwrap();
+        let d = Some(dir.path());
+        let (_, o) = load_or_compile(&engine, wasm, &digest, "", d, z).unwrap();
+        assert_eq!(o, CacheOutcome::Compiled);
+        let (p, c) = (
+            &entries(plain.path()).unwrap()[0],
+            &entries(dir.path()).unwrap()[0],
+        );
+        assert!(c.compressed && !p.compressed);
+        assert!(
+            c.bytes < p.bytes,
+            "{} compressed, {} plain",
+            c.bytes,
+            p.bytes
+        );
+        // Loaded by a compressing and by a plain writer alike, and it runs.
+        for policy in [z, bound(u64::MAX)] {
+            let (m, o) = load_or_compile(&engine, wasm, &digest, "", d, policy).unwrap();
+            assert_eq!(o, CacheOutcome::Hit);
+            let mut store = wasmer::Store::new(engine.clone());
+            let inst = wasmer::Instance::new(&mut store, &m, &wasmer::imports! {}).unwrap();
+            let start = inst.exports.get_function("_start").unwrap();
+            start.call(&mut store, &[]).unwrap();
+        }
+        let path = dir.path().join(key(&engine, &digest, ""));
+        let good = std::fs::read(&path).unwrap();
+        let reload = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            load_or_compile(&engine, wasm, &digest, "", d, z).unwrap().1
+        };
+        // One flipped byte of the compressed payload: fails the hash.
+        let mut bad = good.clone();
+        bad[HEADER + (good.len() - HEADER) / 2] ^= 0x01;
+        assert_eq!(reload(&bad), CacheOutcome::Compiled);
+        assert_eq!(std::fs::read(&path).unwrap(), good, "rewritten whole");
+        // Torn in the middle of the payload.
+        assert_eq!(reload(&good[..good.len() - 7]), CacheOutcome::Compiled);
+        // A consistent hash over a header that claims another length: rejected by the
+        // decompressor, longer or shorter.
+        for delta in [1i64, -1] {
+            let mut bad = good.clone();
+            let len = u64::from_le_bytes(good[HASHED_FROM + 1..HEADER].try_into().unwrap());
+            let len = len.checked_add_signed(delta).unwrap();
+            bad[HASHED_FROM + 1..HEADER].copy_from_slice(&len.to_le_bytes());
+            let sum = *blake3::hash(&bad[HASHED_FROM..]).as_bytes();
+            bad[MAGIC.len()..HASHED_FROM].copy_from_slice(&sum);
+            assert_eq!(reload(&bad), CacheOutcome::Compiled, "length {delta:+}");
+        }
+        // An unknown payload format, hash consistent: rejected.
+        let mut bad = good.clone();
+        bad[HASHED_FROM] = 7;
+        let sum = *blake3::hash(&bad[HASHED_FROM..]).as_bytes();
+        bad[MAGIC.len()..HASHED_FROM].copy_from_slice(&sum);
+        assert_eq!(reload(&bad), CacheOutcome::Compiled);
+        assert_eq!(reload(&good), CacheOutcome::Hit);
+    }
+
+    #[test]
+    fn compression_level_parses() {
+        assert_eq!(parse_level("3"), Some(3));
+        assert_eq!(parse_level(" 19 "), Some(19));
+        assert_eq!(parse_level("0"), None);
+        assert_eq!(parse_level("-5"), None);
+        assert_eq!(parse_level("99"), None);
+        assert_eq!(parse_level("fast"), None);
     }
 
     /// A module distinct for each `n` (so each is another entry).
@@ -388,6 +625,19 @@ mod tests {
         );
         let digest = *blake3::hash(wat.as_bytes()).as_bytes();
         (wat, digest)
+    }
+
+    /// Compiles `wat` into an uncompressed entry in the unbounded cache `dir`.
+    fn compile_into(engine: &Engine, wat: &str, digest: &[u8; 32], dir: &Path) {
+        load_or_compile(
+            engine,
+            wat.as_bytes(),
+            digest,
+            "",
+            Some(dir),
+            bound(u64::MAX),
+        )
+        .unwrap();
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -408,11 +658,11 @@ mod tests {
         let (a, da) = module(1);
         let (b, db) = module(2);
         let (c, dc) = module(3);
-        load_or_compile(&engine, a.as_bytes(), &da, "", d, u64::MAX).unwrap();
+        load_or_compile(&engine, a.as_bytes(), &da, "", d, bound(u64::MAX)).unwrap();
         let one = entries(dir.path()).unwrap()[0].bytes;
         // Room for two entries (the three are of about one size).
         let max = one * 2 + one / 2;
-        load_or_compile(&engine, b.as_bytes(), &db, "", d, max).unwrap();
+        load_or_compile(&engine, b.as_bytes(), &db, "", d, bound(max)).unwrap();
         // `a` is used again, so `b` is now the least recently used.
         let past = SystemTime::now() - Duration::from_secs(60);
         let key_b = dir.path().join(key(&engine, &db, ""));
@@ -422,9 +672,9 @@ mod tests {
             .unwrap()
             .set_modified(past)
             .unwrap();
-        let (_, o) = load_or_compile(&engine, a.as_bytes(), &da, "", d, max).unwrap();
+        let (_, o) = load_or_compile(&engine, a.as_bytes(), &da, "", d, bound(max)).unwrap();
         assert_eq!(o, CacheOutcome::Hit);
-        let (_, o) = load_or_compile(&engine, c.as_bytes(), &dc, "", d, max).unwrap();
+        let (_, o) = load_or_compile(&engine, c.as_bytes(), &dc, "", d, bound(max)).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
         let mut want = vec![key(&engine, &da, ""), key(&engine, &dc, "")];
         want.sort();
@@ -436,7 +686,7 @@ mod tests {
         let total: u64 = entries(dir.path()).unwrap().iter().map(|e| e.bytes).sum();
         assert!(total <= max);
         // An evicted entry is compiled again, and evicts in its turn.
-        let (_, o) = load_or_compile(&engine, b.as_bytes(), &db, "", d, max).unwrap();
+        let (_, o) = load_or_compile(&engine, b.as_bytes(), &db, "", d, bound(max)).unwrap();
         assert_eq!(o, CacheOutcome::Compiled);
         assert_eq!(entries(dir.path()).unwrap().len(), 2);
         // A bound below one entry keeps nothing but the newest... which passes it alone.
@@ -450,7 +700,7 @@ mod tests {
         let engine = Engine::default();
         let dir = tempfile::tempdir().unwrap();
         let (a, da) = module(4);
-        load_or_compile(&engine, a.as_bytes(), &da, "", Some(dir.path()), u64::MAX).unwrap();
+        compile_into(&engine, &a, &da, dir.path());
         let old = dir.path().join("00000000-0123abcd");
         std::fs::write(&old, b"an entry of another strata version").unwrap();
         let tmp = dir.path().join(".tmp-1-ThreadId(1)");
@@ -481,7 +731,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::default();
         let (a, da) = module(100);
-        load_or_compile(&engine, a.as_bytes(), &da, "", Some(dir.path()), u64::MAX).unwrap();
+        compile_into(&engine, &a, &da, dir.path());
         let one = entries(dir.path()).unwrap()[0].bytes;
         std::thread::scope(|s| {
             for t in 0..8u32 {
@@ -490,9 +740,15 @@ mod tests {
                     let engine = Engine::default();
                     for i in 0..6u32 {
                         let (wat, d) = module(100 + (t + i) % 5);
-                        let (m, _) =
-                            load_or_compile(&engine, wat.as_bytes(), &d, "", Some(dir), one * 3)
-                                .unwrap();
+                        let (m, _) = load_or_compile(
+                            &engine,
+                            wat.as_bytes(),
+                            &d,
+                            "",
+                            Some(dir),
+                            bound(one * 3),
+                        )
+                        .unwrap();
                         let mut store = wasmer::Store::new(engine.clone());
                         let inst =
                             wasmer::Instance::new(&mut store, &m, &wasmer::imports! {}).unwrap();

@@ -45,7 +45,8 @@ mod program;
 /// strata versions wrote. Its directory is `CachePolicy::Default.disk_dir()`.
 pub mod module_cache {
     pub use crate::runtime::cache::{
-        DEFAULT_MAX_BYTES, EntryInfo, Pruned, entries, max_bytes, prune, prune_other_generations,
+        DEFAULT_MAX_BYTES, EntryInfo, Pruned, compression_level, entries, max_bytes, prune,
+        prune_other_generations,
     };
 }
 

@@ -166,7 +166,7 @@ fn compile(
         digest,
         &settings,
         dir.as_deref(),
-        cache::max_bytes(),
+        cache::WritePolicy::from_env(),
     )?;
     let c = MODULES
         .entry((*digest, fuel))

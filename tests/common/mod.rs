@@ -42,7 +42,8 @@ pub fn strata_cmd() -> StrataCmd {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
     cmd.env("STRATA_CACHE_DIR", cache.path())
         .env_remove("XDG_CACHE_HOME")
-        .env_remove("STRATA_CACHE_MAX");
+        .env_remove("STRATA_CACHE_MAX")
+        .env_remove("STRATA_CACHE_COMPRESS");
     StrataCmd { cmd, _cache: cache }
 }
 

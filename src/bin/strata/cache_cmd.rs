@@ -10,8 +10,9 @@ use strata::sandbox::module_cache::{self, Pruned};
 
 #[derive(clap::Subcommand)]
 pub enum CacheCommand {
-    /// Show the cache directory, its bound (STRATA_CACHE_MAX) and every entry: size, last
-    /// use, and whether this strata can load it.
+    /// Show the cache directory, its bound (STRATA_CACHE_MAX), the compression of new entries
+    /// (STRATA_CACHE_COMPRESS) and every entry: size on disk, last use, whether it is
+    /// compressed and whether this strata can load it.
     Info,
     /// Remove entries, least recently used first, until the cache holds at most SIZE
     /// (default: its bound); with --other-versions, first every entry another strata
@@ -49,6 +50,10 @@ pub fn run(cmd: CacheCommand) -> Result<u8, Fail> {
                 "bound: {} (STRATA_CACHE_MAX)",
                 mib(module_cache::max_bytes())
             );
+            match module_cache::compression_level() {
+                Some(level) => println!("compression: zstd level {level} (STRATA_CACHE_COMPRESS)"),
+                None => println!("compression: none (STRATA_CACHE_COMPRESS)"),
+            }
             let list = if exists {
                 module_cache::entries(&dir).map_err(fail)?
             } else {
@@ -63,8 +68,9 @@ pub fn run(cmd: CacheCommand) -> Result<u8, Fail> {
                     .unwrap_or_else(|_| "in the future".into());
                 let name = e.path.file_name().map(Path::new).unwrap_or(&e.path);
                 println!(
-                    "{:>12}  {:>14}  {}{}",
+                    "{:>12}  {:>4}  {:>14}  {}{}",
                     mib(e.bytes),
+                    if e.compressed { "zstd" } else { "" },
                     age,
                     name.display(),
                     if e.current { "" } else { "  (other version)" }
