@@ -209,3 +209,64 @@ fn image_files_are_loaded_once_and_diffs_hold_only_the_run() {
     names.sort();
     assert_eq!(names, ["./", "dir/", "file0", "file1", "file3", "file4"]);
 }
+
+/// A guest that prints what its data segments put at 100 (page 0) and 70,000 (page 1), a
+/// byte of a page no segment touches, and a byte of a page it grows, then overwrites all of
+/// them; its start function (run at instantiation) adds one to the byte at 100.
+const IMAGED: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 100) "abc")
+  (data (i32.const 70000) "def")
+  (func $start (i32.store8 (i32.const 100) (i32.add (i32.load8_u (i32.const 100)) (i32.const 1))))
+  (start $start)
+  (func $print (param $at i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $at)) (i32.store (i32.const 4) (local.get $len))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start")
+    (call $print (i32.const 100) (i32.const 3))
+    (call $print (i32.const 70000) (i32.const 3))
+    (i32.store8 (i32.const 5000) (i32.add (i32.load8_u (i32.const 5000)) (i32.const 48)))
+    (call $print (i32.const 5000) (i32.const 1))
+    (drop (memory.grow (i32.const 1)))
+    (i32.store8 (i32.const 140000) (i32.add (i32.load8_u (i32.const 140000)) (i32.const 48)))
+    (call $print (i32.const 140000) (i32.const 1))
+    (i32.store (i32.const 100) (i32.const 0x5a5a5a5a))
+    (i32.store (i32.const 70000) (i32.const 0x5a5a5a5a))))"#;
+
+#[test]
+fn every_run_starts_from_the_modules_own_memory() {
+    // Without a start function the module's later instances start from the saved image of
+    // its initialised memory; with one, from wasmer's own initialisation. Either way no run
+    // sees what an earlier one wrote.
+    for (wat, first) in [
+        (IMAGED, "b"),
+        (&IMAGED.replace("(start $start)", "")[..], "a"),
+    ] {
+        let p = Program::from_bytes(wat).unwrap();
+        let expected = format!("{first}bcdef00");
+        let sandbox = Arc::new(Sandbox::builder().build().unwrap());
+        for run in 0..4 {
+            let o = sandbox.run(&p).unwrap();
+            assert_eq!(o.stdout, expected.as_bytes(), "run {run}");
+        }
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (s, p) = (sandbox.clone(), p.clone());
+                std::thread::spawn(move || s.run(&p).unwrap().stdout)
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), expected.as_bytes());
+        }
+        // The memory budget still counts the initial memory of an imaged instance.
+        let small = Sandbox::builder().max_memory(100_000).build().unwrap();
+        for run in 0..3 {
+            let err = small
+                .run(&p)
+                .err()
+                .expect("two pages do not fit in 100,000 bytes");
+            assert!(err.to_string().contains("max_memory"), "run {run}: {err}");
+        }
+    }
+}

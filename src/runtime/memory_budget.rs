@@ -8,6 +8,7 @@
 //! instance being created is handed to them through a thread-local for the length of
 //! `Instance::new`, so one engine serves runs with different budgets.
 
+use super::memory_image::ImageFile;
 use crate::vfs::budget::Budget;
 use std::cell::RefCell;
 use std::ptr::NonNull;
@@ -15,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use wasmer::sys::vm::{
-    ExpectedValue, LinearMemory, MemoryError, MemoryStyle, TableStyle, ThreadConditions, VMMemory,
-    VMMemoryDefinition, VMSharedMemory, VMTable, VMTableDefinition, WaiterError,
+    ExpectedValue, LinearMemory, MemoryError, MemoryStyle, TableStyle, ThreadConditions, Trap,
+    VMMemory, VMMemoryDefinition, VMSharedMemory, VMTable, VMTableDefinition, WaiterError,
 };
 use wasmer::sys::{BaseTunables, NativeEngineExt, Tunables};
 use wasmer::{Engine, MemoryType, Pages, TableType};
@@ -46,6 +47,19 @@ thread_local! {
     /// A handle to an existing memory that the next host memory made on this thread is.
     static ATTACH: RefCell<Option<Result<MemoryHandle, MemoryError>>> =
         const { RefCell::new(None) };
+    /// The image the next instance memory made on this thread starts from (see
+    /// `memory_image`).
+    static IMAGE: RefCell<Option<Arc<ImageFile>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (an instantiation) with its memory starting as `image`, whose data segments are
+/// then not copied again; with an engine that does not carry these tunables, `f` initialises
+/// its memory as usual.
+pub(crate) fn with_image<R>(image: Option<Arc<ImageFile>>, f: impl FnOnce() -> R) -> R {
+    IMAGE.with(|i| *i.borrow_mut() = image);
+    let r = f();
+    IMAGE.with(|i| i.borrow_mut().take());
+    r
 }
 
 /// What the tables of one instance hold of a budget; given back when dropped (with the store
@@ -92,21 +106,30 @@ pub fn budgeted(mut engine: Engine) -> Engine {
 struct BudgetTunables(BaseTunables);
 
 impl BudgetTunables {
-    /// The memory, charged to the current budget if there is one.
-    fn charged(&self, memory: VMMemory) -> Result<VMMemory, MemoryError> {
-        let Some(budget) = current() else {
+    /// The memory, charged to the current budget if there is one; `imaged`: its contents
+    /// are already what its data segments would make them.
+    fn charged(&self, memory: VMMemory, imaged: bool) -> Result<VMMemory, MemoryError> {
+        let budget = current();
+        if budget.is_none() && !imaged {
             return Ok(memory);
-        };
+        }
         let initial = u64::from(memory.0.size().0) * PAGE;
-        budget
-            .charge(initial, 0)
-            .map_err(|_| over_budget(initial))?;
+        let account = match budget {
+            Some(budget) => {
+                budget
+                    .charge(initial, 0)
+                    .map_err(|_| over_budget(initial))?;
+                Some(Arc::new(Account {
+                    budget,
+                    charged: AtomicU64::new(initial),
+                }))
+            }
+            None => None,
+        };
         Ok(VMMemory(Box::new(Budgeted {
             inner: memory.0,
-            account: Arc::new(Account {
-                budget,
-                charged: AtomicU64::new(initial),
-            }),
+            account,
+            imaged,
         })))
     }
 
@@ -170,7 +193,7 @@ impl Tunables for BudgetTunables {
         if let Some(handle) = ATTACH.with(|a| a.take()) {
             return handle.map(VMMemory);
         }
-        self.charged(self.0.create_host_memory(ty, style)?)
+        self.charged(self.0.create_host_memory(ty, style)?, false)
     }
 
     unsafe fn create_vm_memory(
@@ -181,7 +204,26 @@ impl Tunables for BudgetTunables {
     ) -> Result<VMMemory, MemoryError> {
         // SAFETY: forwarded with the caller's guarantee that the location is valid and owned.
         let memory = unsafe { self.0.create_vm_memory(ty, style, vm_definition_location)? };
-        self.charged(memory)
+        let imaged = match IMAGE.with(|i| i.borrow_mut().take()) {
+            Some(image) => {
+                // SAFETY: wasmer keeps the definition valid for as long as the memory lives.
+                let def = unsafe { memory.0.vmmemory().as_ref() };
+                if def.current_length != image.len() {
+                    return Err(MemoryError::Generic(
+                        "the memory image does not match this module's memory".into(),
+                    ));
+                }
+                // SAFETY: the memory was created just now (zeros, unreferenced); its first
+                // `current_length` bytes are accessible, page-aligned, and wasmer unmaps
+                // them with the rest of its reservation when the memory is dropped.
+                unsafe { image.map_over(def.base) }.map_err(|e| {
+                    MemoryError::Generic(format!("cannot map the memory image: {e}"))
+                })?;
+                true
+            }
+            None => false,
+        };
+        self.charged(memory, imaged)
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
@@ -218,24 +260,37 @@ impl Drop for Account {
     }
 }
 
-/// A linear memory whose growth is charged to a budget. Atomics (`memory.atomic.wait` and
-/// `notify`) are forwarded, so a shared memory behind it works across threads.
+/// A linear memory whose growth is charged to a budget (if it has an account), and whose
+/// data segments are not copied in if it started from an image. Atomics
+/// (`memory.atomic.wait` and `notify`) are forwarded, so a shared memory behind it works
+/// across threads.
 #[derive(Debug)]
 struct Budgeted {
     inner: Box<dyn LinearMemory + Send + Sync + 'static>,
-    account: Arc<Account>,
+    account: Option<Arc<Account>>,
+    /// Mapped from the module's memory image: the data segments are already in place.
+    imaged: bool,
 }
 
 impl Budgeted {
     fn charge(&self, bytes: u64) -> Result<(), MemoryError> {
-        self.account
-            .budget
-            .charge(bytes, 0)
-            .map_err(|_| over_budget(bytes))
+        match &self.account {
+            Some(a) => a.budget.charge(bytes, 0).map_err(|_| over_budget(bytes)),
+            None => Ok(()),
+        }
     }
 
     fn refund(&self, bytes: u64) {
-        self.account.budget.refund(bytes, 0);
+        if let Some(a) = &self.account {
+            a.budget.refund(bytes, 0);
+        }
+    }
+
+    /// Records that the memory now holds `bytes` more (or, `reset`, none).
+    fn charged_more(&self, bytes: u64) {
+        if let Some(a) = &self.account {
+            a.charged.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 }
 
@@ -257,7 +312,7 @@ impl LinearMemory for Budgeted {
         self.charge(bytes)?;
         match self.inner.grow(delta) {
             Ok(p) => {
-                self.account.charged.fetch_add(bytes, Ordering::Relaxed);
+                self.charged_more(bytes);
                 Ok(p)
             }
             Err(e) => {
@@ -277,8 +332,10 @@ impl LinearMemory for Budgeted {
                 // Charge what it really grew by.
                 let grew = now.saturating_sub(have);
                 self.refund(more);
-                self.account.budget.add(grew);
-                self.account.charged.fetch_add(grew, Ordering::Relaxed);
+                if let Some(a) = &self.account {
+                    a.budget.add(grew);
+                }
+                self.charged_more(grew);
                 Ok(())
             }
             Err(e) => {
@@ -290,7 +347,9 @@ impl LinearMemory for Budgeted {
 
     fn reset(&mut self) -> Result<(), MemoryError> {
         self.inner.reset()?;
-        self.refund(self.account.charged.swap(0, Ordering::Relaxed));
+        if let Some(a) = &self.account {
+            a.budget.refund(a.charged.swap(0, Ordering::Relaxed), 0);
+        }
         Ok(())
     }
 
@@ -304,7 +363,17 @@ impl LinearMemory for Budgeted {
         Ok(Box::new(Budgeted {
             inner: self.inner.try_clone()?,
             account: self.account.clone(),
+            imaged: self.imaged,
         }))
+    }
+
+    /// Nothing to copy for a memory mapped from its module's image: the segment is there.
+    unsafe fn initialize_with_data(&self, start: usize, data: &[u8]) -> Result<(), Trap> {
+        if self.imaged {
+            return Ok(());
+        }
+        // SAFETY: forwarded with the caller's guarantee (called at instantiation only).
+        unsafe { self.inner.initialize_with_data(start, data) }
     }
 
     fn copy(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {

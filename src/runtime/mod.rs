@@ -80,6 +80,7 @@ mod error;
 mod imports;
 pub mod limits;
 mod memory_budget;
+mod memory_image;
 mod metering;
 mod stdio;
 mod threads;
@@ -88,6 +89,7 @@ mod watchdog;
 pub use error::{Error, Input as ErrorInput};
 pub use limits::ResourceLimits;
 pub use memory_budget::budgeted;
+pub use memory_image::MemoryImage;
 pub use metering::metered_engine;
 
 use crate::vfs::{MemFs, Vfs};
@@ -658,15 +660,37 @@ impl WasiFunctionEnv {
     /// memory: fails naming the first import strata does not provide, or if the module uses
     /// a shared memory (see `Error::SharedMemory`).
     pub fn instantiate(&self, store: &mut Store, module: &Module) -> Result<Instance, Error> {
+        self.instantiate_imaged(store, module, None)
+    }
+
+    /// `instantiate`, with `image` kept beside `module` for all its instances: the first
+    /// instance saves its initialised memory into it, and later ones start from a private
+    /// copy-on-write mapping of it instead of copying the module's data segments again
+    /// (with an engine made by `budgeted`, on Linux, for modules whose initial memory is the
+    /// same for every instance; otherwise the image stays empty and changes nothing). An
+    /// image must only ever be used with the one module.
+    pub fn instantiate_imaged(
+        &self,
+        store: &mut Store,
+        module: &Module,
+        image: Option<&MemoryImage>,
+    ) -> Result<Instance, Error> {
         let imports = self.import_object(store, module)?;
         Self::check_imports(&imports, module)?;
         // The instance's memories and tables count against the run's budget (engines made
         // by `budgeted`; other engines ignore it).
         let budget = self.ctx(store).vfs.budget().cloned();
+        let file = image.and_then(MemoryImage::file);
         let (instance, tables) = memory_budget::with_budget(budget, || {
-            Instance::new(store, module, &imports).map_err(|e| Error::Instantiate(e.to_string()))
+            memory_budget::with_image(file, || {
+                Instance::new(store, module, &imports)
+                    .map_err(|e| Error::Instantiate(e.to_string()))
+            })
         });
         let instance = instance?;
+        if let Some(image) = image {
+            image.record(store, module, &instance);
+        }
         self.env.as_mut(store).tables = tables;
         self.initialize(store, &instance)?;
         Ok(instance)

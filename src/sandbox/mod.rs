@@ -534,13 +534,13 @@ impl Sandbox {
                 .trace_time(spec.trace_time && spec.seed.is_none());
         }
 
-        let (module, engine) = program.for_fuel(spec.limits.fuel)?;
+        let (module, engine, image) = program.for_fuel(spec.limits.fuel)?;
         let mut store = Store::new(engine);
         let env = builder.finalize(&mut store)?;
         if let Some(seed) = spec.seed {
             env.ctx(&mut store).environment = Box::new(DeterministicEnvironment::new(seed));
         }
-        let instance = env.instantiate(&mut store, &module)?;
+        let instance = env.instantiate_imaged(&mut store, &module, Some(&image))?;
         let called = match &spec.invoke {
             None => env.call(&mut store, &instance, None, &[]),
             Some(inv) => {

@@ -3,7 +3,7 @@
 //! (`crate::runtime::cache`), so a second process pays no compilation either.
 
 use crate::runtime::cache::{self, CacheOutcome};
-use crate::runtime::{Error, ErrorInput, budgeted, metered_engine};
+use crate::runtime::{Error, ErrorInput, MemoryImage, budgeted, metered_engine};
 use bytes::Bytes;
 use dashmap::DashMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +13,9 @@ use wasmer::{Engine, Module};
 /// One engine for every unmetered program of the process, so compiled modules are shared.
 static ENGINE: LazyLock<Engine> = LazyLock::new(|| budgeted(Engine::default()));
 
-/// A compiled module and the engine it belongs to.
-pub(super) type Compiled = (Module, Engine);
+/// A compiled module, the engine it belongs to, and the image of its initialised memory
+/// that its instances after the first start from.
+pub(super) type Compiled = (Module, Engine, MemoryImage);
 
 /// Compiled modules by the blake3 hash of their bytes and the fuel they were metered with:
 /// metering is compiled into the code (and the fuel into its initial state), so a metered
@@ -170,7 +171,7 @@ fn compile(
     )?;
     let c = MODULES
         .entry((*digest, fuel))
-        .or_insert((module, engine))
+        .or_insert((module, engine, MemoryImage::new()))
         .clone();
     Ok((c, outcome))
 }
