@@ -25,20 +25,23 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// Runs one syscall with the guest memory; maps the result to an errno number. Untraced (no
 /// trace, or one whose filter leaves this call out), that is all; traced, the call goes
 /// through `trace::traced`, which reads its `args` from memory before it and its result after
-/// it, and the event goes to the trace hook. A thread of a program that is ending is stopped
-/// instead.
+/// it, and the event goes to the trace hook.
+///
+/// The call comes twice, `plain` over a borrowed unshared memory and `shared` over a shared
+/// one (the same code, compiled for each memory type, so the usual case pays no indirection).
 fn call(
     mut env: FunctionEnvMut<'_, WasiState>,
     id: CallId,
     abi: Abi,
     args: &[u64],
-    f: impl FnOnce(&mut WasiCtx, &mut dyn GuestMemory) -> crate::vfs::Result<()>,
+    plain: impl FnOnce(&mut WasiCtx, &mut SliceMemory<'_>) -> crate::vfs::Result<()>,
+    shared: impl FnOnce(&mut WasiCtx, &mut CopyingMemory<'_>) -> crate::vfs::Result<()>,
 ) -> Result<i32, RuntimeError> {
-    let (state, store) = env.data_and_store_mut();
-    if state.thread.as_ref().is_some_and(|t| t.group.stopping()) {
-        return Err(RuntimeError::user(Box::new(Stopped)));
+    if env.data().thread.is_some() {
+        return call_shared(env, id, abi, args, shared);
     }
-    let Some(memory) = &state.memory else {
+    let (state, store) = env.data_and_store_mut();
+    let Some(memory) = state.memory.clone() else {
         // No memory handed over yet: every call fails (and a trace can show no argument).
         let mut none = SliceMemory::new(&mut []);
         return Ok(dispatch(state, &mut none, id, abi, args, |_, _| {
@@ -46,18 +49,38 @@ fn call(
         }));
     };
     let view = memory.view(&store);
-    if state.thread.is_some() {
-        let mut mem = CopyingMemory::new(view);
-        prefetch_input(&mut mem, id, args);
-        return Ok(dispatch(state, &mut mem, id, abi, args, |c, m| f(c, m)));
-    }
     // SAFETY: the memory is not shared (a shared one is only handed over with the threads
-    // machinery, which takes the branch above), and the guest is suspended inside this
-    // host call, so nothing else reads, writes or grows it while the slice lives; the slice
-    // does not outlive the call.
+    // machinery, which takes `call_shared`), and the guest is suspended inside this host
+    // call, so nothing else reads, writes or grows it while the slice lives; the slice does
+    // not outlive the call.
     let bytes = unsafe { view.data_unchecked_mut() };
     let mut mem = SliceMemory::new(bytes);
-    Ok(dispatch(state, &mut mem, id, abi, args, |c, m| f(c, m)))
+    Ok(dispatch(state, &mut mem, id, abi, args, plain))
+}
+
+/// `call` for a thread of a wasi-threads program: refused once the program is ending; the
+/// memory seen through copies (`CopyingMemory`), a write's input copied before the context
+/// is locked.
+fn call_shared(
+    mut env: FunctionEnvMut<'_, WasiState>,
+    id: CallId,
+    abi: Abi,
+    args: &[u64],
+    f: impl FnOnce(&mut WasiCtx, &mut CopyingMemory<'_>) -> crate::vfs::Result<()>,
+) -> Result<i32, RuntimeError> {
+    let (state, store) = env.data_and_store_mut();
+    if state.thread.as_ref().is_some_and(|t| t.group.stopping()) {
+        return Err(RuntimeError::user(Box::new(Stopped)));
+    }
+    let Some(memory) = state.memory.clone() else {
+        let mut none = SliceMemory::new(&mut []);
+        return Ok(dispatch(state, &mut none, id, abi, args, |_, _| {
+            Err(Errno::Fault)
+        }));
+    };
+    let mut mem = CopyingMemory::new(memory.view(&store));
+    prefetch_input(&mut mem, id, args);
+    Ok(dispatch(state, &mut mem, id, abi, args, f))
 }
 
 /// Most bytes of one call's input copied before it takes the context lock.
@@ -85,20 +108,21 @@ fn prefetch_input(mem: &mut CopyingMemory<'_>, id: CallId, args: &[u64]) {
 }
 
 fn dispatch<M: GuestMemory>(
-    state: &WasiState,
+    state: &mut WasiState,
     mem: &mut M,
     id: CallId,
     abi: Abi,
     args: &[u64],
     f: impl FnOnce(&mut WasiCtx, &mut M) -> crate::vfs::Result<()>,
 ) -> i32 {
-    let mut ctx = lock(&state.ctx);
+    let tid = state.thread.as_ref().map_or(0, |t| t.tid);
     let mut tracer = state.trace.as_ref().map(|t| lock(t));
+    let mut ctx = state.ctx.get();
     let result = match tracer.as_deref_mut() {
         Some(t) if t.filter.allows(id) => {
             let call = Call { id, abi, args };
             let (result, mut event) = trace::traced(&mut ctx, mem, &call, t.time, f);
-            event.thread = state.thread.as_ref().map_or(0, |t| t.tid);
+            event.thread = tid;
             (t.hook)(&event);
             result
         }
@@ -117,8 +141,9 @@ fn peek<R>(
     f: impl FnOnce(&mut WasiCtx, &mut dyn GuestMemory) -> R,
 ) -> R {
     let (state, store) = env.data_and_store_mut();
-    let mut ctx = lock(&state.ctx);
-    match &state.memory {
+    let memory = state.memory.clone();
+    let mut ctx = state.ctx.get();
+    match memory {
         Some(memory) => f(&mut ctx, &mut CopyingMemory::new(memory.view(&store))),
         None => f(&mut ctx, &mut SliceMemory::new(&mut [])),
     }
@@ -157,9 +182,14 @@ fn poll_threaded(
     let [subs, events, nsubs, nevents] = args;
     let raw = args.map(u64::from);
     let Some(link) = env.data().thread.clone() else {
-        return call(env, id, abi, &raw, move |c, m| {
-            c.poll_oneoff(m, abi, subs, events, nsubs, nevents)
-        });
+        return call(
+            env,
+            id,
+            abi,
+            &raw,
+            move |c, m| c.poll_oneoff(m, abi, subs, events, nsubs, nevents),
+            move |c, m| c.poll_oneoff(m, abi, subs, events, nsubs, nevents),
+        );
     };
     if link.group.stopping() {
         return Err(RuntimeError::user(Box::new(Stopped)));
@@ -170,7 +200,7 @@ fn poll_threaded(
     });
     let (pending, real, host_stdin) = match begun {
         Ok(p) => p,
-        Err(e) => return call(env, id, abi, &raw, move |_, _| Err(e)),
+        Err(e) => return call_shared(env, id, abi, &raw, move |_, _| Err(e)),
     };
     let stdin_ready = match pending.wait() {
         PollWait::Nothing => false,
@@ -187,7 +217,7 @@ fn poll_threaded(
         PollWait::Stdin(timeout) if host_stdin => wait_host_stdin(&link, timeout)?,
         PollWait::Stdin(_) => true,
     };
-    call(env, id, abi, &raw, move |c, m| {
+    call_shared(env, id, abi, &raw, move |c, m| {
         c.poll_end(m, pending, stdin_ready)
     })
 }
@@ -229,9 +259,14 @@ fn fd_read_threaded(
                 .map_or_else(|e| e.code() as i32, |()| 0));
         }
     }
-    call(env, id, abi, &args.map(u64::from), move |c, m| {
-        c.fd_read(m, fd, iovs, n, out)
-    })
+    call(
+        env,
+        id,
+        abi,
+        &args.map(u64::from),
+        move |c, m| c.fd_read(m, fd, iovs, n, out),
+        move |c, m| c.fd_read(m, fd, iovs, n, out),
+    )
 }
 
 /// `wasi.thread-spawn(start_arg)`: the new thread's id (positive), or -1 if it could not be
@@ -318,7 +353,11 @@ macro_rules! wasi_imports {
                     move |env: FunctionEnvMut<'_, WasiState>, $($arg: $ty),*| -> Result<i32, RuntimeError> {
                         // The raw arguments, widened (an i64 as its bits), for a trace.
                         let args = [$($arg as u64),*];
-                        call(env, id, abi, &args, |$ctx, $mem| { let _ = &$mem; $body })
+                        call(
+                            env, id, abi, &args,
+                            |$ctx, $mem: &mut SliceMemory<'_>| { let _ = &$mem; $body },
+                            |$ctx, $mem: &mut CopyingMemory<'_>| { let _ = &$mem; $body },
+                        )
                     },
                 ),
             );
@@ -391,9 +430,14 @@ fn namespace(store: &mut Store, env: &FunctionEnv<WasiState>, abi: Abi) -> Expor
                       -> Result<i32, RuntimeError> {
                     let id = CallId::of("sock_accept").expect("in trace::CALLS");
                     let args = [fd, f, out].map(u64::from);
-                    call(env, id, abi, &args, |c, m| {
-                        c.sock_accept(m, fd, narrow(f)?, out)
-                    })
+                    call(
+                        env,
+                        id,
+                        abi,
+                        &args,
+                        |c, m| c.sock_accept(m, fd, narrow(f)?, out),
+                        |c, m| c.sock_accept(m, fd, narrow(f)?, out),
+                    )
                 },
             ),
         );

@@ -152,7 +152,7 @@ pub(crate) struct Tracer {
 pub struct WasiState {
     /// The syscall layer's state: filesystem, fds, stdio, clocks; shared by the threads of a
     /// wasi-threads program, each call holding it for its length.
-    ctx: Arc<Mutex<WasiCtx>>,
+    ctx: CtxCell,
     memory: Option<Memory>,
     trace: Option<Arc<Mutex<Tracer>>>,
     /// What the instance's tables took of the run's budget, given back with the store.
@@ -162,9 +162,65 @@ pub struct WasiState {
 }
 
 impl WasiState {
-    /// The syscall layer's state, locked.
-    pub fn ctx(&self) -> MutexGuard<'_, WasiCtx> {
-        lock(&self.ctx)
+    /// The syscall layer's state (locked, in a wasi-threads program).
+    pub fn ctx(&mut self) -> CtxGuard<'_> {
+        self.ctx.get()
+    }
+}
+
+/// A `WasiState`'s context: its own until the program turns out to use threads, then shared
+/// by all of them behind a lock (one program never pays for a lock it does not need).
+enum CtxCell {
+    Owned(Box<WasiCtx>),
+    Shared(Arc<Mutex<WasiCtx>>),
+}
+
+impl CtxCell {
+    fn get(&mut self) -> CtxGuard<'_> {
+        CtxGuard(match self {
+            CtxCell::Owned(ctx) => Guard::Owned(ctx),
+            CtxCell::Shared(ctx) => Guard::Locked(lock(ctx)),
+        })
+    }
+
+    /// The context, shared from now on.
+    fn share(&mut self) -> Arc<Mutex<WasiCtx>> {
+        if let CtxCell::Owned(ctx) = self {
+            let ctx = std::mem::replace(ctx, Box::new(WasiCtx::new(Vfs::default())));
+            *self = CtxCell::Shared(Arc::new(Mutex::new(*ctx)));
+        }
+        match self {
+            CtxCell::Shared(ctx) => ctx.clone(),
+            CtxCell::Owned(_) => unreachable!("made shared above"),
+        }
+    }
+}
+
+/// The WASI context of an environment, borrowed (or locked, in a wasi-threads program) for
+/// as long as this lives: let it go before calling the guest.
+pub struct CtxGuard<'a>(Guard<'a>);
+
+enum Guard<'a> {
+    Owned(&'a mut WasiCtx),
+    Locked(MutexGuard<'a, WasiCtx>),
+}
+
+impl std::ops::Deref for CtxGuard<'_> {
+    type Target = WasiCtx;
+    fn deref(&self) -> &WasiCtx {
+        match &self.0 {
+            Guard::Owned(c) => c,
+            Guard::Locked(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for CtxGuard<'_> {
+    fn deref_mut(&mut self) -> &mut WasiCtx {
+        match &mut self.0 {
+            Guard::Owned(c) => c,
+            Guard::Locked(c) => c,
+        }
     }
 }
 
@@ -471,7 +527,7 @@ impl WasiEnvBuilder {
         let env = FunctionEnv::new(
             store,
             WasiState {
-                ctx: Arc::new(Mutex::new(ctx)),
+                ctx: CtxCell::Owned(Box::new(ctx)),
                 memory: None,
                 trace,
                 tables: None,
@@ -633,8 +689,8 @@ impl WasiFunctionEnv {
         let threaded = threads::is_threaded(module);
         let mut imports = imports::wasi_imports(store, &self.env, threaded);
         if threaded {
-            let state = self.env.as_ref(store);
-            let (ctx, trace) = (state.ctx.clone(), state.trace.clone());
+            let state = self.env.as_mut(store);
+            let (ctx, trace) = (state.ctx.share(), state.trace.clone());
             let budget = lock(&ctx).vfs.budget().cloned();
             let group = ThreadGroup::new(store, module, ctx, trace, &self.limits, budget)?;
             group.define_imports(store, &self.env, &mut imports)?;
@@ -729,8 +785,8 @@ impl WasiFunctionEnv {
 
     /// The WASI context (filesystem, fds, captured output) after or between calls (locked:
     /// let it go before calling the guest again).
-    pub fn ctx<'a>(&self, store: &'a mut Store) -> MutexGuard<'a, WasiCtx> {
-        lock(&self.env.as_mut(store).ctx)
+    pub fn ctx<'a>(&self, store: &'a mut Store) -> CtxGuard<'a> {
+        self.env.as_mut(store).ctx.get()
     }
 }
 

@@ -366,7 +366,7 @@ impl ThreadGroup {
         let env = FunctionEnv::new(
             &mut store,
             WasiState {
-                ctx: self.ctx.clone(),
+                ctx: super::CtxCell::Shared(self.ctx.clone()),
                 memory: None,
                 trace: self.trace.clone(),
                 tables: None,
