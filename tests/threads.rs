@@ -299,3 +299,25 @@ fn threads_reading_one_image_file_all_see_its_bytes() {
         "{out}"
     );
 }
+
+#[test]
+fn the_memory_budget_covers_every_thread() {
+    // 4 threads take 1 MiB blocks until `memory.grow` is refused: together they hold less than
+    // the 64 MiB budget (the shared memory is charged once, whichever thread grows it), and no
+    // block is handed out twice.
+    let o = run(Sandbox::builder().max_memory(64 << 20), &["budget", "4"]);
+    assert_eq!(
+        o.status,
+        Status::Exited(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    let mib: u64 = out
+        .strip_prefix("held ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!((32..64).contains(&mib), "{out}");
+    assert!(out.ends_with(" MiB, overwritten blocks 0\n"), "{out}");
+}

@@ -17,6 +17,8 @@
 //!                     a file outside its preopen through them; print how often it got out
 //!   efault ITERS      one thread grows memory while another passes buffers past its end
 //!   stdin             a thread reads stdin to the end; main prints what it read
+//!   budget N          N threads each take 1 MiB blocks of memory until refused; print the
+//!                     MiB they hold together
 
 use std::fs;
 use std::io::{Read, Write};
@@ -86,6 +88,35 @@ fn main() {
             h.join().unwrap();
         }
         "many" => many(num(2)),
+        "budget" => {
+            let n = num(2);
+            // Blocks are kept until every thread has been refused, so none is counted twice.
+            let all_refused = Arc::new(std::sync::Barrier::new(n));
+            let handles: Vec<_> = (0..n)
+                .map(|t| {
+                    let all_refused = all_refused.clone();
+                    thread::spawn(move || {
+                        let mut held: Vec<Vec<u8>> = Vec::new();
+                        loop {
+                            let mut v = Vec::new();
+                            if v.try_reserve_exact(1 << 20).is_err() {
+                                break;
+                            }
+                            v.resize(1 << 20, t as u8 + 1);
+                            held.push(v);
+                        }
+                        all_refused.wait();
+                        // Every block still holds what this thread wrote (no block shared).
+                        let bad = held.iter().filter(|v| v.iter().any(|&b| b != t as u8 + 1)).count();
+                        (held.len(), bad)
+                    })
+                })
+                .collect();
+            let got: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            let mib: usize = got.iter().map(|g| g.0).sum();
+            let bad: usize = got.iter().map(|g| g.1).sum();
+            println!("held {mib} MiB, overwritten blocks {bad}");
+        }
         "writers" => writers(num(2), num(3)),
         "readers" => readers(num(2), num(3), arg(4)),
         "escape" => escape(num(2)),
