@@ -2,10 +2,10 @@
 """The wasmtime peer of benches/peers.rs: runs a wasm32-wasip1 command module with the
 wasmtime package from PyPI (`pip install wasmtime`).
 
-    wasmtime_run.py run [--dir HOST::GUEST]... [--env KEY=VALUE]... MODULE.wasm [ARGS...]
+    wasmtime_run.py run [--cache] [--dir HOST::GUEST]... [--env KEY=VALUE]... MODULE.wasm [ARGS...]
 
-The same spelling as `strata run`. The module is compiled at every start (no cache). The
-process exits with the guest's exit status.
+The same spelling as `strata run`. The module is compiled at every start, unless `--cache`
+turns on wasmtime's own module cache. The process exits with the guest's exit status.
 """
 import os
 import sys
@@ -17,7 +17,9 @@ def parse(argv):
     if not argv or argv[0] != "run":
         sys.exit(__doc__)
     argv = argv[1:]
-    dirs, env = [], []
+    dirs, env, cache = [], [], False
+    if argv and argv[0] == "--cache":
+        cache, argv = True, argv[1:]
     while argv and argv[0] in ("--dir", "--env"):
         if len(argv) < 2:
             sys.exit(f"wasmtime_run: {argv[0]} needs a value")
@@ -31,12 +33,15 @@ def parse(argv):
             env.append((key, val))
     if not argv:
         sys.exit(__doc__)
-    return dirs, env, argv[0], argv[1:]
+    return cache, dirs, env, argv[0], argv[1:]
 
 
 def main():
-    dirs, env, module_path, args = parse(sys.argv[1:])
-    engine = wasmtime.Engine()
+    cache, dirs, env, module_path, args = parse(sys.argv[1:])
+    config = wasmtime.Config()
+    if cache:
+        config.cache = True
+    engine = wasmtime.Engine(config)
     module = wasmtime.Module.from_file(engine, module_path)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
