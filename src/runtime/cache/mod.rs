@@ -4,19 +4,19 @@
 //! settings (e.g. fuel metering, which changes the generated code); its file name starts with
 //! a generation tag (crate version and engine) so `prune` can drop other versions' entries.
 //!
-//! An entry holds a magic line, a blake3 hash, the payload's format and the artifact's length,
-//! then the payload: the serialized artifact as wasmer wrote it (the default), or compressed
-//! with zstd (`STRATA_CACHE_COMPRESS`). The hash covers everything after itself, so a torn,
-//! truncated or corrupted entry fails the check (before anything is decompressed) and is
-//! recompiled and rewritten, never executed. An entry is mapped, not read: a plain artifact
-//! is deserialized from the mapping, with no heap copy, and its pages dropped afterwards
-//! (wasmer faults back in what it still reads); a compressed one is decompressed into
-//! anonymous memory, which must stay resident as long as the module lives, because wasmer
-//! keeps reading the artifact after loading it (data segments at every instantiation, trap
-//! and address tables on a trap). Writes go to a temporary file
-//! renamed into place and entries are never modified in place, so a mapping (or a concurrent
-//! run's) always sees one whole entry, and deleting an entry another process has mapped
-//! leaves its mapping intact.
+//! An entry (`entry`) holds the artifact wasmer serialized, without its address maps (see
+//! `without_address_maps`), compressed with zstd in independent frames (the default,
+//! `STRATA_CACHE_COMPRESS=LEVEL`; `0` stores it plain), behind hashes checked before
+//! anything is decompressed or loaded: a torn, truncated or corrupted entry is recompiled and
+//! rewritten, never executed. An entry is mapped, not read. A compressed one is checked and
+//! decompressed frame by frame on every core into anonymous memory, which stays resident as
+//! long as the module lives, because wasmer keeps reading the artifact after loading it
+//! (data segments at every instantiation, trap tables on a trap); its file pages are dropped.
+//! A plain one is deserialized from the mapping itself and its pages dropped afterwards
+//! (wasmer faults back in what it still reads): less memory and time, four times the disk.
+//! Writes go to a temporary file renamed into place and entries are never modified in place,
+//! so a mapping (or a concurrent run's) always sees one whole entry, and deleting an entry
+//! another process has mapped leaves its mapping intact.
 //!
 //! The cache is bounded: after each write, entries are evicted least recently used first
 //! (a hit refreshes the entry's modification time) until the directory holds at most
@@ -26,30 +26,21 @@
 //! can make strata run their code, as with wasmtime's cache); it lives in the user's own
 //! `$XDG_CACHE_HOME`.
 
+mod entry;
+
 use super::Error;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use wasmer::{Engine, Module};
 
-const MAGIC: &[u8] = b"strata-module-cache-v3\n";
-/// Magic, hash, format (one byte) and the artifact's length (u64, little-endian): a plain
-/// artifact starts 64 bytes into the page-aligned mapping, aligned as wasmer's zero-copy
-/// deserialization needs (a misaligned artifact fails to load).
-const HEADER: usize = 64;
-/// The hash covers the entry from here: format, artifact length, payload.
-const HASHED_FROM: usize = 23 + 32;
-/// Payload format: the artifact as wasmer serialized it.
-const RAW: u8 = 0;
-/// Payload format: the artifact in one zstd frame.
-const ZSTD: u8 = 1;
 /// Temporary files of writers in progress start with this.
 const TMP_PREFIX: &str = ".tmp-";
 /// A temporary file older than this was left by a writer that died.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 /// The cache's default size bound.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
-/// Bytes of the compressed payload checked, decompressed and dropped at a time.
-const CHUNK: usize = 8 << 20;
+/// The zstd level of new entries unless `STRATA_CACHE_COMPRESS` says otherwise.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 /// Where compiled modules are cached: `$XDG_CACHE_HOME/strata/modules`, else
 /// `$HOME/.cache/strata/modules`; `None` if neither is set.
@@ -70,19 +61,27 @@ pub fn max_bytes() -> u64 {
         .unwrap_or(DEFAULT_MAX_BYTES)
 }
 
-/// The zstd level new entries are compressed with: `STRATA_CACHE_COMPRESS` (1 to 22), else
-/// `None` (stored as wasmer serialized them). `0` or an unreadable value means `None`.
+/// The zstd level new entries are compressed with: `STRATA_CACHE_COMPRESS` (1 to 22; `0`
+/// for none), else `DEFAULT_ZSTD_LEVEL`. An unreadable value is ignored.
 pub fn compression_level() -> Option<i32> {
     std::env::var("STRATA_CACHE_COMPRESS")
         .ok()
         .and_then(|v| parse_level(&v))
+        .unwrap_or(Some(DEFAULT_ZSTD_LEVEL))
 }
 
-fn parse_level(v: &str) -> Option<i32> {
-    v.trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|l| zstd::compression_level_range().contains(l) && *l > 0)
+/// `Some(None)` for `0` (no compression), `Some(Some(level))` for a zstd level, `None` if
+/// unreadable.
+fn parse_level(v: &str) -> Option<Option<i32>> {
+    let level = v.trim().parse::<i32>().ok()?;
+    if level == 0 {
+        Some(None)
+    } else {
+        zstd::compression_level_range()
+            .contains(&level)
+            .then_some(Some(level))
+            .filter(|_| level > 0)
+    }
 }
 
 /// How new entries are written: the cache's size bound and the compression.
@@ -121,7 +120,7 @@ fn generation(engine: &Engine) -> String {
         format!(
             "{}\0{}\0{}",
             env!("CARGO_PKG_VERSION"),
-            String::from_utf8_lossy(MAGIC),
+            String::from_utf8_lossy(entry::MAGIC),
             engine.deterministic_id()
         )
         .as_bytes(),
@@ -207,85 +206,23 @@ fn touch(path: &Path) {
 fn read_entry(engine: &Engine, path: &Path) -> Option<Module> {
     let file = std::fs::File::open(path).ok()?;
     // SAFETY: entries are never modified in place (writers rename a new file over the name),
-    // so the mapped bytes stay as checked below for as long as the mapping lives.
+    // so the mapped bytes stay as `entry::read` checks them for as long as the mapping lives.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    let rest = map.strip_prefix(MAGIC)?;
-    if map.len() < HEADER || checksum(&map, HASHED_FROM).as_bytes() != &rest[..32] {
-        return None;
-    }
-    let len = usize::try_from(u64::from_le_bytes(
-        map[HASHED_FROM + 1..HEADER].try_into().ok()?,
-    ))
-    .ok()?;
-    let (map, from, file_backed) = match map[HASHED_FROM] {
-        RAW if map.len() - HEADER == len => (map, HEADER, true),
-        ZSTD => (decompress(&map, len)?, 0, false),
-        _ => return None,
-    };
+    let (map, range) = entry::read(map)?;
+    let file_backed = range.start > 0;
     let map = SharedMap(std::sync::Arc::new(map));
-    let artifact = bytes::Bytes::from_owner(map.clone()).slice(from..);
-    // SAFETY: the artifact is byte for byte what `Module::serialize` produced for this key
-    // (checked by its hash above, and a decompressed one by its length and zstd's own frame
-    // checks) in a directory only the user writes; see the module doc.
+    let artifact = bytes::Bytes::from_owner(map.clone()).slice(range);
+    // SAFETY: the artifact is byte for byte what this strata wrote for this key (checked by
+    // the entry's hashes, a decompressed one also by its length) in a directory only the
+    // user writes; see the module doc.
     let module = unsafe { Module::deserialize(engine, artifact) }.ok()?;
     if file_backed {
         // The code now lives in wasmer's executable memory; what it still reads from the
         // entry (data segments at instantiation, metadata) faults back in from the file.
         // Anonymous pages cannot be dropped: they would read back as zeros.
-        drop_pages(&map.0, 0, map.0.len());
+        entry::drop_pages(&map.0, 0, map.0.len());
     }
     Some(module)
-}
-
-/// Decompresses the zstd payload of the (checked) entry `map` into anonymous memory of
-/// exactly `len` bytes (page-aligned, as wasmer needs), dropping the compressed pages behind
-/// it; `None` if the payload does not decompress to exactly `len` bytes.
-fn decompress(map: &memmap2::Mmap, len: usize) -> Option<memmap2::Mmap> {
-    use std::io::Read;
-    let mut out = memmap2::MmapMut::map_anon(len.max(1)).ok()?;
-    let input = DroppingReader {
-        map,
-        at: HEADER,
-        dropped: HEADER,
-    };
-    let mut z = zstd::stream::read::Decoder::with_buffer(input)
-        .ok()?
-        .single_frame();
-    z.read_exact(&mut out[..len]).ok()?;
-    if z.read(&mut [0u8; 1]).ok()? != 0 {
-        return None;
-    }
-    out.make_read_only().ok()
-}
-
-/// Reads the mapping `map` from `at`, dropping the pages it has passed `CHUNK` at a time.
-struct DroppingReader<'a> {
-    map: &'a memmap2::Mmap,
-    at: usize,
-    dropped: usize,
-}
-
-impl std::io::Read for DroppingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = std::io::Read::read(&mut std::io::BufRead::fill_buf(self)?, buf)?;
-        std::io::BufRead::consume(self, n);
-        Ok(n)
-    }
-}
-
-impl std::io::BufRead for DroppingReader<'_> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        let end = (self.at + CHUNK).min(self.map.len());
-        Ok(&self.map[self.at..end])
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.at = (self.at + n).min(self.map.len());
-        if self.at - self.dropped >= CHUNK || self.at == self.map.len() {
-            drop_pages(self.map, self.dropped, self.at & !4095);
-            self.dropped = self.at & !4095;
-        }
-    }
 }
 
 /// A mapping shared by the `Bytes` wasmer keeps and the cache, which may drop its pages.
@@ -298,55 +235,16 @@ impl AsRef<[u8]> for SharedMap {
     }
 }
 
-/// Drops the resident pages of `map[from..to]` (rounded out to whole pages) from this
-/// process; the bytes stay readable.
-fn drop_pages(map: &memmap2::Mmap, from: usize, to: usize) {
-    let start = from & !4095;
-    // SAFETY: the mapping is a read-only view of a file that is never modified in place, so
-    // dropping its pages loses nothing: a later access reads the same bytes back from the
-    // page cache. Nothing here holds a reference into the range across the call.
-    let _ = unsafe {
-        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, to - start)
-    };
-}
-
-/// The blake3 hash of `map[from..]`, dropping each hashed chunk's pages from this process
-/// again: checking the whole entry must not leave all of it resident (for a large module
-/// the mapped pages would outweigh the code wasmer loads from them).
-fn checksum(map: &memmap2::Mmap, from: usize) -> blake3::Hash {
-    const CHUNK: usize = 8 << 20;
-    let mut h = blake3::Hasher::new();
-    let mut at = from;
-    while at < map.len() {
-        let end = (at + CHUNK).min(map.len());
-        h.update(&map[at..end]);
-        drop_pages(map, at, end);
-        at = end;
-    }
-    h.finalize()
-}
-
 fn write_entry(
     module: &Module,
     dir: &Path,
     path: &Path,
     zstd_level: Option<i32>,
 ) -> std::io::Result<()> {
-    use std::io::Write;
     let artifact = module
         .serialize()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let len = artifact.len() as u64;
-    let (format, payload) = match zstd_level {
-        Some(level) => (ZSTD, zstd::bulk::compress(&artifact, level)?.into()),
-        None => (RAW, artifact),
-    };
-    let mut tail = [0u8; HEADER - HASHED_FROM];
-    tail[0] = format;
-    tail[1..].copy_from_slice(&len.to_le_bytes());
-    let mut sum = blake3::Hasher::new();
-    sum.update(&tail);
-    sum.update(&payload);
+    let artifact = without_address_maps(&artifact).map_or(artifact, bytes::Bytes::from);
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         "{TMP_PREFIX}{}-{:?}",
@@ -354,12 +252,37 @@ fn write_entry(
         std::thread::current().id()
     ));
     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-    f.write_all(MAGIC)?;
-    f.write_all(sum.finalize().as_bytes())?;
-    f.write_all(&tail)?;
-    f.write_all(&payload)?;
+    entry::write(&mut f, &artifact, zstd_level)?;
     f.into_inner().map_err(|e| e.into_error())?;
     std::fs::rename(&tmp, path)
+}
+
+/// The serialized artifact `artifact` without its per-instruction address maps, or `None` if
+/// it is not one wasmer's Cranelift backend writes (it is then stored as it is).
+///
+/// Why: the maps (machine-code offset to wasm offset, 12 bytes per instruction) are the
+/// largest part of an artifact (a third of a 260 MiB one) and only ever read to put wasm
+/// offsets into a trap's backtrace frames, which strata does not report (a trap is its
+/// message). Without them a frame is placed at its function's start. Everything the code
+/// needs to run, and to turn a fault into the right trap, is kept: function bodies,
+/// relocations, trap tables, unwind info.
+fn without_address_maps(artifact: &[u8]) -> Option<Vec<u8>> {
+    use wasmer_compiler::serialize::{MetadataHeader, SerializableCompilation, SerializableModule};
+    use wasmer_compiler::{ArtifactBuild, ArtifactCreate};
+    let rest = artifact.strip_prefix(ArtifactBuild::MAGIC_HEADER)?;
+    let len = MetadataHeader::parse(rest).ok()?;
+    let metadata = rest.get(MetadataHeader::LEN..)?.get(..len)?;
+    // SAFETY: `metadata` is what wasmer serialized a moment ago in this process (not read
+    // from disk), and the checked deserialization validates its layout anyway; nothing here
+    // executes it.
+    let mut module = unsafe { SerializableModule::deserialize(metadata) }.ok()?;
+    let SerializableCompilation::Rkyv(compilation) = &mut module.compilation else {
+        return None;
+    };
+    for info in compilation.function_frame_info.values_mut() {
+        info.address_map.instructions = Vec::new();
+    }
+    ArtifactBuild::from_serializable(module).serialize().ok()
 }
 
 /// One cache entry.
@@ -396,7 +319,7 @@ pub fn entries(dir: &Path) -> std::io::Result<Vec<EntryInfo>> {
             bytes: meta.len(),
             last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             current: name.starts_with(&format!("{ours}-")),
-            compressed: format_of(&e.path()) == Some(ZSTD),
+            compressed: format_of(&e.path()) == Some(entry::ZSTD),
         });
     }
     out.sort_by_key(|e| e.last_used);
@@ -406,9 +329,9 @@ pub fn entries(dir: &Path) -> std::io::Result<Vec<EntryInfo>> {
 /// The payload format an entry's header names, if it is an entry of this format version.
 fn format_of(path: &Path) -> Option<u8> {
     use std::io::Read;
-    let mut head = [0u8; HEADER];
+    let mut head = [0u8; entry::HEAD];
     std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
-    head.starts_with(MAGIC).then_some(head[HASHED_FROM])
+    entry::format_of(&head)
 }
 
 /// What `prune` removed.
@@ -475,8 +398,6 @@ fn remove_stale_tmp(dir: &Path) {
         }
     }
 }
-
-const _: () = assert!(MAGIC.len() == 23);
 
 #[cfg(test)]
 mod tests {
@@ -581,38 +502,78 @@ mod tests {
             std::fs::write(&path, bytes).unwrap();
             load_or_compile(&engine, wasm, &digest, "", d, z).unwrap().1
         };
-        // One flipped byte of the compressed payload: fails the hash.
+        // One flipped byte of the compressed payload: recompiled and rewritten whole (every
+        // way an entry can be damaged is in `entry`'s tests).
         let mut bad = good.clone();
-        bad[HEADER + (good.len() - HEADER) / 2] ^= 0x01;
+        bad[good.len() / 2] ^= 0x01;
         assert_eq!(reload(&bad), CacheOutcome::Compiled);
         assert_eq!(std::fs::read(&path).unwrap(), good, "rewritten whole");
         // Torn in the middle of the payload.
         assert_eq!(reload(&good[..good.len() - 7]), CacheOutcome::Compiled);
-        // A consistent hash over a header that claims another length: rejected by the
-        // decompressor, longer or shorter.
-        for delta in [1i64, -1] {
-            let mut bad = good.clone();
-            let len = u64::from_le_bytes(good[HASHED_FROM + 1..HEADER].try_into().unwrap());
-            let len = len.checked_add_signed(delta).unwrap();
-            bad[HASHED_FROM + 1..HEADER].copy_from_slice(&len.to_le_bytes());
-            let sum = *blake3::hash(&bad[HASHED_FROM..]).as_bytes();
-            bad[MAGIC.len()..HASHED_FROM].copy_from_slice(&sum);
-            assert_eq!(reload(&bad), CacheOutcome::Compiled, "length {delta:+}");
-        }
-        // An unknown payload format, hash consistent: rejected.
-        let mut bad = good.clone();
-        bad[HASHED_FROM] = 7;
-        let sum = *blake3::hash(&bad[HASHED_FROM..]).as_bytes();
-        bad[MAGIC.len()..HASHED_FROM].copy_from_slice(&sum);
-        assert_eq!(reload(&bad), CacheOutcome::Compiled);
         assert_eq!(reload(&good), CacheOutcome::Hit);
+    }
+
+    /// Entries leave the address maps out, and nothing a run can see changes: a module loaded
+    /// from its entry traps where and as the freshly compiled one does, with the same
+    /// messages, and computes the same results.
+    #[test]
+    fn entries_without_address_maps_behave_alike() {
+        let wat = r#"(module (memory 1)
+            (func (export "unreachable") unreachable)
+            (func (export "oob") (drop (i32.load (i32.const 70000))))
+            (func (export "div") (drop (i32.div_s (i32.const 1) (i32.const 0))))
+            (func $deep (export "deep") (call $deep))
+            (func (export "ok") (result i32) (i32.mul (i32.const 6) (i32.const 7))))"#;
+        let engine = Engine::default();
+        let digest = *blake3::hash(wat.as_bytes()).as_bytes();
+        let dir = tempfile::tempdir().unwrap();
+        let d = Some(dir.path());
+        for level in [None, Some(DEFAULT_ZSTD_LEVEL)] {
+            let policy = WritePolicy {
+                max_bytes: u64::MAX,
+                zstd_level: level,
+            };
+            let _ = std::fs::remove_file(dir.path().join(key(&engine, &digest, "")));
+            let (fresh, o) =
+                load_or_compile(&engine, wat.as_bytes(), &digest, "", d, policy).unwrap();
+            assert_eq!(o, CacheOutcome::Compiled);
+            let (loaded, o) =
+                load_or_compile(&engine, wat.as_bytes(), &digest, "", d, policy).unwrap();
+            assert_eq!(o, CacheOutcome::Hit);
+            let full = fresh.serialize().unwrap();
+            let stripped = without_address_maps(&full).unwrap();
+            assert!(
+                stripped.len() < full.len(),
+                "{} of {}",
+                stripped.len(),
+                full.len()
+            );
+            let call = |m: &Module, name: &str| {
+                let mut store = wasmer::Store::new(engine.clone());
+                let inst = wasmer::Instance::new(&mut store, m, &wasmer::imports! {}).unwrap();
+                let f = inst.exports.get_function(name).unwrap();
+                f.call(&mut store, &[]).map_err(|e| e.message())
+            };
+            for (name, want) in [
+                ("unreachable", "unreachable"),
+                ("oob", "out of bounds memory access"),
+                ("div", "integer divide by zero"),
+                ("deep", "call stack exhausted"),
+            ] {
+                let a = call(&fresh, name).unwrap_err();
+                assert!(a.contains(want), "{name}: {a}");
+                assert_eq!(call(&loaded, name).unwrap_err(), a, "{name} ({level:?})");
+            }
+            assert_eq!(call(&loaded, "ok").unwrap(), call(&fresh, "ok").unwrap());
+            assert_eq!(call(&loaded, "ok").unwrap()[0], wasmer::Value::I32(42));
+        }
     }
 
     #[test]
     fn compression_level_parses() {
-        assert_eq!(parse_level("3"), Some(3));
-        assert_eq!(parse_level(" 19 "), Some(19));
-        assert_eq!(parse_level("0"), None);
+        assert_eq!(parse_level("3"), Some(Some(3)));
+        assert_eq!(parse_level(" 19 "), Some(Some(19)));
+        assert_eq!(parse_level("0"), Some(None));
         assert_eq!(parse_level("-5"), None);
         assert_eq!(parse_level("99"), None);
         assert_eq!(parse_level("fast"), None);
