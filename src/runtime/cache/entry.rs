@@ -209,8 +209,9 @@ pub(super) fn drop_pages(map: &memmap2::Mmap, from: usize, to: usize) {
 }
 
 /// Drops only the pages that lie wholly inside `map[from..to]`: its neighbours may still be
-/// read by another thread.
-fn drop_inner_pages(map: &memmap2::Mmap, from: usize, to: usize) {
+/// read (by another thread, or by wasmer). For an anonymous mapping the range reads back as
+/// zeros afterwards: the caller vouches that nothing reads it again.
+pub(super) fn drop_inner_pages(map: &memmap2::Mmap, from: usize, to: usize) {
     let start = (from + 4095) & !4095;
     let end = to & !4095;
     if end > start {
@@ -219,10 +220,12 @@ fn drop_inner_pages(map: &memmap2::Mmap, from: usize, to: usize) {
 }
 
 fn advise_dont_need(map: &memmap2::Mmap, start: usize, len: usize) {
-    // SAFETY: the mapping is a read-only view of a file that is never modified in place, so
-    // dropping its pages loses nothing: a later access reads the same bytes back from the
-    // page cache. References into the range held across the call (other threads reading
-    // it) see the same bytes before and after.
+    // SAFETY: for a read-only view of a file that is never modified in place dropping pages
+    // loses nothing: a later access reads the same bytes back from the page cache, and
+    // references held across the call (other threads reading it) see the same bytes before
+    // and after. For an anonymous mapping, only ranges nothing reads again are dropped
+    // (`drop_inner_pages`' callers): wasmer keeps a `Bytes` over the whole artifact, but
+    // never reads a function body through it after loading.
     let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
 }
 

@@ -219,10 +219,55 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Module> {
     if file_backed {
         // The code now lives in wasmer's executable memory; what it still reads from the
         // entry (data segments at instantiation, metadata) faults back in from the file.
-        // Anonymous pages cannot be dropped: they would read back as zeros.
         entry::drop_pages(&map.0, 0, map.0.len());
+    } else {
+        // Anonymous pages read back as zeros once dropped, so only those wasmer never reads
+        // again may go: the machine code, copied into executable memory while loading.
+        for code in code_ranges(&map.0[..]) {
+            entry::drop_inner_pages(&map.0, code.start, code.end);
+        }
     }
     Some(module)
+}
+
+/// Where the functions' machine code lies in the serialized artifact `artifact` (as offsets
+/// into it), in order; empty if it is not an artifact this build reads.
+///
+/// wasmer reads function bodies from an artifact only while loading it, to copy them into
+/// executable memory (and would again only to serialize the loaded module, which strata
+/// never does): once a module is loaded they are dead bytes, the largest part of it.
+fn code_ranges(artifact: &[u8]) -> Vec<std::ops::Range<usize>> {
+    use wasmer_compiler::ArtifactBuild;
+    use wasmer_compiler::serialize::{
+        ArchivedSerializableCompilation, MetadataHeader, SerializableModule,
+    };
+    let Some(rest) = artifact.strip_prefix(ArtifactBuild::MAGIC_HEADER) else {
+        return Vec::new();
+    };
+    let Some(metadata) = MetadataHeader::parse(rest)
+        .ok()
+        .and_then(|len| rest.get(MetadataHeader::LEN..)?.get(..len))
+    else {
+        return Vec::new();
+    };
+    // SAFETY: `Module::deserialize` has just validated these very bytes (it checks the
+    // archive's layout) and they are read-only for as long as this borrow lives.
+    let Ok(module) = (unsafe { SerializableModule::archive_from_slice(metadata) }) else {
+        return Vec::new();
+    };
+    let ArchivedSerializableCompilation::Rkyv(compilation) = &module.compilation else {
+        return Vec::new();
+    };
+    let base = artifact.as_ptr() as usize;
+    compilation
+        .function_bodies
+        .values()
+        .filter_map(|f| {
+            let start = (f.body.as_ptr() as usize).checked_sub(base)?;
+            let end = start + f.body.len();
+            (end <= artifact.len()).then_some(start..end)
+        })
+        .collect()
 }
 
 /// A mapping shared by the `Bytes` wasmer keeps and the cache, which may drop its pages.
@@ -566,6 +611,51 @@ mod tests {
             }
             assert_eq!(call(&loaded, "ok").unwrap(), call(&fresh, "ok").unwrap());
             assert_eq!(call(&loaded, "ok").unwrap()[0], wasmer::Value::I32(42));
+        }
+    }
+
+    /// A loaded compressed entry gives its machine code's pages back (they read as zeros
+    /// from then on), and every function still runs and computes what it should: the code
+    /// runs from wasmer's own copy.
+    #[test]
+    fn compressed_modules_run_after_their_code_pages_are_dropped() {
+        const FUNCS: u32 = 200;
+        const STEPS: u32 = 40;
+        let mut wat = String::from("(module (memory 1)");
+        for i in 0..FUNCS {
+            wat += &format!("(func (export \"f{i}\") (param i32) (result i32) local.get 0");
+            for k in 0..STEPS {
+                wat += &format!(" i32.const 31 i32.mul i32.const {} i32.xor", i * 1000 + k);
+            }
+            wat += ")";
+        }
+        wat += ")";
+        let expect =
+            |i: u32, x: i32| (0..STEPS).fold(x, |x, k| x.wrapping_mul(31) ^ (i * 1000 + k) as i32);
+        let engine = Engine::default();
+        let digest = *blake3::hash(wat.as_bytes()).as_bytes();
+        let dir = tempfile::tempdir().unwrap();
+        let policy = WritePolicy {
+            max_bytes: u64::MAX,
+            zstd_level: Some(DEFAULT_ZSTD_LEVEL),
+        };
+        let d = Some(dir.path());
+        let (fresh, _) = load_or_compile(&engine, wat.as_bytes(), &digest, "", d, policy).unwrap();
+        let (m, o) = load_or_compile(&engine, wat.as_bytes(), &digest, "", d, policy).unwrap();
+        assert_eq!(o, CacheOutcome::Hit);
+        // The code spans many whole pages, so pages were dropped.
+        let artifact = without_address_maps(&fresh.serialize().unwrap()).unwrap();
+        let code: usize = code_ranges(&artifact).iter().map(|r| r.len()).sum();
+        assert!(code > 8 * 4096, "{code} bytes of code");
+        assert_eq!(code_ranges(&artifact).len(), FUNCS as usize);
+        let mut store = wasmer::Store::new(engine.clone());
+        let inst = wasmer::Instance::new(&mut store, &m, &wasmer::imports! {}).unwrap();
+        for i in 0..FUNCS {
+            let f = inst.exports.get_function(&format!("f{i}")).unwrap();
+            for x in [0, 7, -12345] {
+                let got = f.call(&mut store, &[wasmer::Value::I32(x)]).unwrap();
+                assert_eq!(got[0], wasmer::Value::I32(expect(i, x)), "f{i}({x})");
+            }
         }
     }
 
