@@ -171,20 +171,26 @@ fn strata_cache_shows_prunes_and_cleans() {
     assert_eq!(strata(&["cache", "clean"]), "removed 0 entries, 0.0 MiB\n");
 }
 
+/// Entries are zstd-compressed unless `STRATA_CACHE_COMPRESS=0` (or smaller than
+/// `STRATA_CACHE_COMPRESS_MIN`); either kind is loaded (not rewritten) whatever the setting;
+/// a corrupted compressed entry is compiled again.
 #[test]
-fn strata_cache_compress_writes_zstd_entries_that_later_runs_load() {
+fn entries_are_compressed_by_default_and_either_kind_loads_under_any_setting() {
     use std::os::unix::fs::MetadataExt;
     let t = tempfile::tempdir().unwrap();
-    let cache = t.path().join("c");
     let m = t.path().join("m.wat");
     std::fs::write(
         &m,
         big_module(300).replace("(i32.const 10)", "(i32.const 30)"),
     )
     .unwrap();
-    let run = |compress: Option<&str>| {
+    let run = |cache: &Path, compress: Option<&str>| {
         let mut c = strata_cmd();
-        c.arg("run").arg(&m).env("STRATA_CACHE_DIR", &cache);
+        // This module's artifact is small: compressed only below the default threshold.
+        c.arg("run")
+            .arg(&m)
+            .env("STRATA_CACHE_DIR", cache)
+            .env("STRATA_CACHE_COMPRESS_MIN", "0");
         match compress {
             Some(level) => c.env("STRATA_CACHE_COMPRESS", level),
             None => c.env_remove("STRATA_CACHE_COMPRESS"),
@@ -192,39 +198,65 @@ fn strata_cache_compress_writes_zstd_entries_that_later_runs_load() {
         let o = c.output().unwrap();
         assert_eq!(o.status.code(), Some(34), "{o:?}");
     };
-    run(Some("3"));
-    let entry = std::fs::read_dir(&cache)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let inode = std::fs::metadata(&entry).unwrap().ino();
-    let info = strata_cmd()
-        .args(["cache", "info"])
-        .env("STRATA_CACHE_DIR", &cache)
-        .env("STRATA_CACHE_COMPRESS", "3")
-        .output()
-        .unwrap();
-    let info = String::from_utf8(info.stdout).unwrap();
+    let info = |cache: &Path, compress: Option<&str>| {
+        let mut c = strata_cmd();
+        c.args(["cache", "info"])
+            .env("STRATA_CACHE_DIR", cache)
+            .env("STRATA_CACHE_COMPRESS_MIN", "0");
+        match compress {
+            Some(level) => c.env("STRATA_CACHE_COMPRESS", level),
+            None => c.env_remove("STRATA_CACHE_COMPRESS"),
+        };
+        String::from_utf8(c.output().unwrap().stdout).unwrap()
+    };
+    let the_entry = |cache: &Path| {
+        let mut all: Vec<_> = std::fs::read_dir(cache).unwrap().collect();
+        assert_eq!(all.len(), 1, "one entry");
+        all.pop().unwrap().unwrap().path()
+    };
+    // The default: compressed.
+    let zcache = t.path().join("z");
+    run(&zcache, None);
+    let zentry = the_entry(&zcache);
+    let shown = info(&zcache, None);
     assert!(
-        info.contains("compression: zstd level 3 (STRATA_CACHE_COMPRESS)"),
-        "{info}"
+        shown.contains(
+            "compression: zstd level 3 (STRATA_CACHE_COMPRESS), artifacts from 0.0 MiB \
+             (STRATA_CACHE_COMPRESS_MIN)"
+        ),
+        "{shown}"
     );
+    assert!(shown.contains(" zstd "), "listed as compressed: {shown}");
+    // Plain when asked.
+    let pcache = t.path().join("p");
+    run(&pcache, Some("0"));
+    let pentry = the_entry(&pcache);
+    let shown = info(&pcache, Some("0"));
     assert!(
-        info.contains(" zstd "),
-        "the entry is listed as compressed: {info}"
+        shown.contains("compression: none (STRATA_CACHE_COMPRESS)"),
+        "{shown}"
     );
-    // Loaded, not rewritten, by a compressing run and by a plain one: the same file.
-    run(Some("3"));
-    run(None);
-    assert_eq!(std::fs::metadata(&entry).unwrap().ino(), inode);
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    assert!(!shown.contains(" zstd "), "listed as plain: {shown}");
+    assert!(std::fs::metadata(&zentry).unwrap().len() < std::fs::metadata(&pentry).unwrap().len());
+    // Each loaded, not rewritten, under the other setting and under a third.
+    for (cache, entry) in [(&zcache, &zentry), (&pcache, &pentry)] {
+        let inode = std::fs::metadata(entry).unwrap().ino();
+        for setting in [None, Some("0"), Some("9")] {
+            run(cache, setting);
+        }
+        assert_eq!(std::fs::metadata(entry).unwrap().ino(), inode);
+        assert_eq!(the_entry(cache), *entry);
+    }
     // A corrupted compressed entry is compiled again and replaced.
-    let mut bytes = std::fs::read(&entry).unwrap();
+    let inode = std::fs::metadata(&zentry).unwrap().ino();
+    let mut bytes = std::fs::read(&zentry).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
-    std::fs::write(&entry, &bytes).unwrap();
-    run(Some("3"));
-    assert_ne!(std::fs::metadata(&entry).unwrap().ino(), inode, "rewritten");
+    std::fs::write(&zentry, &bytes).unwrap();
+    run(&zcache, None);
+    assert_ne!(
+        std::fs::metadata(&zentry).unwrap().ino(),
+        inode,
+        "rewritten"
+    );
 }

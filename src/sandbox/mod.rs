@@ -45,8 +45,8 @@ mod program;
 /// strata versions wrote. Its directory is `CachePolicy::Default.disk_dir()`.
 pub mod module_cache {
     pub use crate::runtime::cache::{
-        DEFAULT_MAX_BYTES, EntryInfo, Pruned, compression_level, entries, max_bytes, prune,
-        prune_other_generations,
+        DEFAULT_COMPRESS_FROM, DEFAULT_MAX_BYTES, DEFAULT_ZSTD_LEVEL, EntryInfo, Pruned,
+        compress_from, compression_level, entries, max_bytes, prune, prune_other_generations,
     };
 }
 

@@ -51,7 +51,11 @@ pub fn run(cmd: CacheCommand) -> Result<u8, Fail> {
                 mib(module_cache::max_bytes())
             );
             match module_cache::compression_level() {
-                Some(level) => println!("compression: zstd level {level} (STRATA_CACHE_COMPRESS)"),
+                Some(level) => println!(
+                    "compression: zstd level {level} (STRATA_CACHE_COMPRESS), artifacts from {} \
+                     (STRATA_CACHE_COMPRESS_MIN)",
+                    mib(module_cache::compress_from())
+                ),
                 None => println!("compression: none (STRATA_CACHE_COMPRESS)"),
             }
             let list = if exists {

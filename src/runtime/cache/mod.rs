@@ -41,6 +41,10 @@ const STALE_TMP: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// The zstd level of new entries unless `STRATA_CACHE_COMPRESS` says otherwise.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// Artifacts under this size are stored plain unless `STRATA_CACHE_COMPRESS_MIN` says
+/// otherwise: decompressing one would be most of a small module's warm start (a 600 KiB
+/// artifact takes ~0.6 ms, a fifth of a whole run), for a few hundred KiB of disk.
+pub const DEFAULT_COMPRESS_FROM: u64 = 1 << 20;
 
 /// Where compiled modules are cached: `$XDG_CACHE_HOME/strata/modules`, else
 /// `$HOME/.cache/strata/modules`; `None` if neither is set.
@@ -91,16 +95,29 @@ pub struct WritePolicy {
     pub max_bytes: u64,
     /// The zstd level of new entries, or `None` to store them uncompressed.
     pub zstd_level: Option<i32>,
+    /// Artifacts smaller than this are stored uncompressed whatever `zstd_level` says.
+    pub compress_from: u64,
 }
 
 impl WritePolicy {
-    /// From the environment: `STRATA_CACHE_MAX` and `STRATA_CACHE_COMPRESS`.
+    /// From the environment: `STRATA_CACHE_MAX`, `STRATA_CACHE_COMPRESS` and
+    /// `STRATA_CACHE_COMPRESS_MIN`.
     pub fn from_env() -> WritePolicy {
         WritePolicy {
             max_bytes: max_bytes(),
             zstd_level: compression_level(),
+            compress_from: compress_from(),
         }
     }
+}
+
+/// The smallest artifact compressed: `STRATA_CACHE_COMPRESS_MIN` (bytes, or with a `K`,
+/// `M`, `G` suffix), else `DEFAULT_COMPRESS_FROM`. An unreadable value is ignored.
+pub fn compress_from() -> u64 {
+    std::env::var("STRATA_CACHE_COMPRESS_MIN")
+        .ok()
+        .and_then(|v| parse_bytes(&v))
+        .unwrap_or(DEFAULT_COMPRESS_FROM)
 }
 
 fn parse_bytes(v: &str) -> Option<u64> {
@@ -178,7 +195,7 @@ pub fn load_or_compile(
         return Ok((module, CacheOutcome::Hit));
     }
     let module = compile(engine, wasm)?;
-    let stored = write_entry(&module, dir, &path, policy.zstd_level).is_ok();
+    let stored = write_entry(&module, dir, &path, policy).is_ok();
     if stored {
         let _ = prune(dir, policy.max_bytes, Some(&path));
     }
@@ -284,7 +301,7 @@ fn write_entry(
     module: &Module,
     dir: &Path,
     path: &Path,
-    zstd_level: Option<i32>,
+    policy: WritePolicy,
 ) -> std::io::Result<()> {
     let artifact = module
         .serialize()
@@ -297,7 +314,10 @@ fn write_entry(
         std::thread::current().id()
     ));
     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-    entry::write(&mut f, &artifact, zstd_level)?;
+    let level = policy
+        .zstd_level
+        .filter(|_| artifact.len() as u64 >= policy.compress_from);
+    entry::write(&mut f, &artifact, level)?;
     f.into_inner().map_err(|e| e.into_error())?;
     std::fs::rename(&tmp, path)
 }
@@ -455,6 +475,7 @@ mod tests {
         WritePolicy {
             max_bytes,
             zstd_level: None,
+            compress_from: 0,
         }
     }
 
@@ -514,6 +535,7 @@ mod tests {
         let z = WritePolicy {
             max_bytes: u64::MAX,
             zstd_level: Some(3),
+            compress_from: 0,
         };
         let plain = tempfile::tempdir().unwrap();
         compile_into(&engine, &wat, &digest, plain.path());
@@ -577,6 +599,7 @@ mod tests {
             let policy = WritePolicy {
                 max_bytes: u64::MAX,
                 zstd_level: level,
+                compress_from: 0,
             };
             let _ = std::fs::remove_file(dir.path().join(key(&engine, &digest, "")));
             let (fresh, o) =
@@ -638,6 +661,7 @@ mod tests {
         let policy = WritePolicy {
             max_bytes: u64::MAX,
             zstd_level: Some(DEFAULT_ZSTD_LEVEL),
+            compress_from: 0,
         };
         let d = Some(dir.path());
         let (fresh, _) = load_or_compile(&engine, wat.as_bytes(), &digest, "", d, policy).unwrap();
@@ -656,6 +680,35 @@ mod tests {
                 let got = f.call(&mut store, &[wasmer::Value::I32(x)]).unwrap();
                 assert_eq!(got[0], wasmer::Value::I32(expect(i, x)), "f{i}({x})");
             }
+        }
+    }
+
+    #[test]
+    fn artifacts_under_the_threshold_stay_plain() {
+        let engine = Engine::default();
+        let (wat, digest) = module(9);
+        for (from, compressed) in [(DEFAULT_COMPRESS_FROM, false), (0, true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let policy = WritePolicy {
+                max_bytes: u64::MAX,
+                zstd_level: Some(DEFAULT_ZSTD_LEVEL),
+                compress_from: from,
+            };
+            let (_, o) = load_or_compile(
+                &engine,
+                wat.as_bytes(),
+                &digest,
+                "",
+                Some(dir.path()),
+                policy,
+            )
+            .unwrap();
+            assert_eq!(o, CacheOutcome::Compiled);
+            assert_eq!(
+                entries(dir.path()).unwrap()[0].compressed,
+                compressed,
+                "from {from}"
+            );
         }
     }
 
