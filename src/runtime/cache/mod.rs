@@ -240,11 +240,25 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Module> {
     } else {
         // Anonymous pages read back as zeros once dropped, so only those wasmer never reads
         // again may go: the machine code, copied into executable memory while loading.
-        for code in code_ranges(&map.0[..]) {
+        for code in merge_adjacent(code_ranges(&map.0[..])) {
             entry::drop_inner_pages(&map.0, code.start, code.end);
         }
     }
     Some(module)
+}
+
+/// `ranges` with the ones that touch (one ends where the next starts) joined: most function
+/// bodies are smaller than a page, but they lie back to back, so their pages can go together.
+fn merge_adjacent(mut ranges: Vec<std::ops::Range<usize>>) -> Vec<std::ops::Range<usize>> {
+    ranges.sort_by_key(|r| r.start);
+    let mut out: Vec<std::ops::Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// Where the functions' machine code lies in the serialized artifact `artifact` (as offsets
@@ -672,6 +686,10 @@ mod tests {
         let code: usize = code_ranges(&artifact).iter().map(|r| r.len()).sum();
         assert!(code > 8 * 4096, "{code} bytes of code");
         assert_eq!(code_ranges(&artifact).len(), FUNCS as usize);
+        // The bodies lie back to back: their pages go together, not only those inside one.
+        let runs = merge_adjacent(code_ranges(&artifact));
+        assert!(runs.len() < 4, "{} runs of code", runs.len());
+        assert_eq!(merge_adjacent(vec![5..9, 0..5, 12..14]), vec![0..9, 12..14]);
         let mut store = wasmer::Store::new(engine.clone());
         let inst = wasmer::Instance::new(&mut store, &m, &wasmer::imports! {}).unwrap();
         for i in 0..FUNCS {
