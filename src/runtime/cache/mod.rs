@@ -281,8 +281,9 @@ fn code_ranges(artifact: &[u8]) -> Vec<std::ops::Range<usize>> {
     else {
         return Vec::new();
     };
-    // SAFETY: `Module::deserialize` has just validated these very bytes (it checks the
-    // archive's layout) and they are read-only for as long as this borrow lives.
+    // SAFETY: these are the bytes `Module::deserialize` has just loaded (which, in wasmer
+    // 7.4, reads the archive without validating it either): what this strata wrote for this
+    // key, checked by the entry's hashes, read-only for as long as this borrow lives.
     let Ok(module) = (unsafe { SerializableModule::archive_from_slice(metadata) }) else {
         return Vec::new();
     };
@@ -651,13 +652,14 @@ mod tests {
         }
     }
 
-    /// A loaded compressed entry gives its machine code's pages back (they read as zeros
-    /// from then on), and every function still runs and computes what it should: the code
-    /// runs from wasmer's own copy.
+    /// A loaded compressed entry (several frames) gives its machine code's pages back (they
+    /// read as zeros from then on), and every function still runs and computes what it
+    /// should: the code runs from wasmer's own copy.
     #[test]
     fn compressed_modules_run_after_their_code_pages_are_dropped() {
-        const FUNCS: u32 = 200;
-        const STEPS: u32 = 40;
+        // Enough code for an artifact of several frames, decompressed on every core.
+        const FUNCS: u32 = 7000;
+        const STEPS: u32 = 60;
         let mut wat = String::from("(module (memory 1)");
         for i in 0..FUNCS {
             wat += &format!("(func (export \"f{i}\") (param i32) (result i32) local.get 0");
@@ -685,6 +687,11 @@ mod tests {
         let artifact = without_address_maps(&fresh.serialize().unwrap()).unwrap();
         let code: usize = code_ranges(&artifact).iter().map(|r| r.len()).sum();
         assert!(code > 8 * 4096, "{code} bytes of code");
+        assert!(
+            artifact.len() > 4 << 20,
+            "{} bytes of artifact",
+            artifact.len()
+        );
         assert_eq!(code_ranges(&artifact).len(), FUNCS as usize);
         // The bodies lie back to back: their pages go together, not only those inside one.
         let runs = merge_adjacent(code_ranges(&artifact));
