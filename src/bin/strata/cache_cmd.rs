@@ -11,8 +11,8 @@ use strata::sandbox::module_cache::{self, Pruned};
 #[derive(clap::Subcommand)]
 pub enum CacheCommand {
     /// Show the cache directory, its bound (STRATA_CACHE_MAX), the compression of new entries
-    /// (STRATA_CACHE_COMPRESS) and every entry: size on disk, last use, whether it is
-    /// compressed and whether this strata can load it.
+    /// (STRATA_CACHE_COMPRESS, STRATA_CACHE_COMPRESS_MIN) and every entry: size on disk,
+    /// last use, whether it is compressed and whether this strata can load it.
     Info,
     /// Remove entries, least recently used first, until the cache holds at most SIZE
     /// (default: its bound); with --other-versions, first every entry another strata
