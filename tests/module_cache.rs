@@ -260,3 +260,32 @@ fn entries_are_compressed_by_default_and_either_kind_loads_under_any_setting() {
         "rewritten"
     );
 }
+
+/// A program read from a file does not keep the module's bytes: a run with other fuel reads
+/// the file again for its variant, runs it when the bytes are the same, and names the file
+/// when they changed (never compiling other bytes than the program's).
+#[test]
+fn a_fuel_variant_of_a_file_program_rereads_the_file_and_checks_it() {
+    let t = tempfile::tempdir().unwrap();
+    let module = t.path().join("m.wat");
+    let source = big_module(50).replace("(i32.const 10)", "(i32.const 20)");
+    std::fs::write(&module, &source).unwrap();
+    let p = Program::from_file_with(&module, &opts(&t.path().join("c"))).unwrap();
+    let fuelled = Sandbox::builder().fuel(1_000_000).build().unwrap();
+    assert_eq!(fuelled.run(&p).unwrap().status, Status::Exited(24));
+    // Another fuel, after the file changed: refused, naming the file.
+    std::fs::write(&module, source.replace("(i32.const 20)", "(i32.const 30)")).unwrap();
+    let other = Sandbox::builder().fuel(2_000_000).build().unwrap();
+    let e = match other.run(&p) {
+        Err(e) => e.to_string(),
+        Ok(o) => panic!("ran: {:?}", o.status),
+    };
+    assert!(
+        e.contains("m.wat") && e.contains("changed since the program was loaded"),
+        "{e}"
+    );
+    // The variant already compiled still runs; so does the plain one.
+    assert_eq!(fuelled.run(&p).unwrap().status, Status::Exited(24));
+    let plain = Sandbox::builder().build().unwrap();
+    assert_eq!(plain.run(&p).unwrap().status, Status::Exited(24));
+}

@@ -74,24 +74,20 @@ fn cases(scratch: &Path) -> Result<Vec<Case>, String> {
                 .map_err(|e| format!("copying {}: {e}", zip.display()))?;
             let tar = scratch.join("pyhome.tar");
             tar_of(&home, &tar)?;
+            let with_home = |flag: &str, home: OsString| {
+                [
+                    os(&[flag]),
+                    vec![home],
+                    os(&["--env", "PYTHONHOME=/py"]),
+                    vec![py.clone().into()],
+                    os(&["-c", PY_IMPORTS]),
+                ]
+                .concat()
+            };
             cases.push(Case {
                 label: format!("`{name}`, standard library zip from an image, imports"),
-                strata: [
-                    os(&["--image"]),
-                    vec![image_at(&tar, "/py")],
-                    os(&["--env", "PYTHONHOME=/py"]),
-                    vec![py.clone().into()],
-                    os(&["-c", PY_IMPORTS]),
-                ]
-                .concat(),
-                wasmtime: [
-                    os(&["--dir"]),
-                    vec![image_at(&home, "/py")],
-                    os(&["--env", "PYTHONHOME=/py"]),
-                    vec![py.clone().into()],
-                    os(&["-c", PY_IMPORTS]),
-                ]
-                .concat(),
+                strata: with_home("--image", image_at(&tar, "/py")),
+                wasmtime: with_home("--dir", image_at(&home, "/py")),
             });
         }
     }

@@ -64,13 +64,24 @@ pub struct ProgramOptions {
     pub fuel: Option<u64>,
 }
 
+/// Where a program's bytes are found again, to compile another variant when a run sets
+/// other fuel.
+#[derive(Clone)]
+enum Source {
+    /// Given by the caller: kept.
+    Bytes(Bytes),
+    /// Read from this file only when a variant must be compiled (and checked against the
+    /// digest): a module found compiled in a cache never has its bytes resident (a 69 MB
+    /// module's 69 MB were a fifth of its run's peak RSS).
+    File(PathBuf),
+}
+
 /// A compiled module, shareable across sandboxes and threads (cloning is cheap).
 #[derive(Clone)]
 pub struct Program {
     name: String,
     digest: [u8; 32],
-    /// The module's bytes, for compiling another variant when a run sets other fuel.
-    wasm: Bytes,
+    source: Source,
     cache: CachePolicy,
     fuel: Option<u64>,
     compiled: Compiled,
@@ -88,16 +99,17 @@ impl Program {
         wasm: impl AsRef<[u8]>,
         opts: &ProgramOptions,
     ) -> Result<Program, Error> {
-        Program::new(Bytes::copy_from_slice(wasm.as_ref()), opts)
+        let wasm = Bytes::copy_from_slice(wasm.as_ref());
+        let digest = *blake3::hash(&wasm).as_bytes();
+        Program::new(digest, Source::Bytes(wasm), opts)
     }
 
-    fn new(wasm: Bytes, opts: &ProgramOptions) -> Result<Program, Error> {
-        let digest = *blake3::hash(&wasm).as_bytes();
-        let (compiled, outcome) = compile(&digest, &wasm, opts.fuel, &opts.cache)?;
+    fn new(digest: [u8; 32], source: Source, opts: &ProgramOptions) -> Result<Program, Error> {
+        let (compiled, outcome) = compile(&digest, &source, opts.fuel, &opts.cache)?;
         Ok(Program {
             name: "main.wasm".into(),
             digest,
-            wasm,
+            source,
             cache: opts.cache.clone(),
             fuel: opts.fuel,
             compiled,
@@ -114,8 +126,15 @@ impl Program {
     pub fn from_file_with(path: impl AsRef<Path>, opts: &ProgramOptions) -> Result<Program, Error> {
         let path = path.as_ref();
         let input = || ErrorInput::Module(path.to_path_buf());
-        let bytes = std::fs::read(path).map_err(|e| Error::input(input(), e))?;
-        let mut p = Program::new(bytes.into(), opts).map_err(|e| match e {
+        // Hashed as it is read: the bytes themselves are only needed if no cache has the
+        // module compiled.
+        let mut hasher = blake3::Hasher::new();
+        std::fs::File::open(path)
+            .and_then(|f| hasher.update_reader(f).map(drop))
+            .map_err(|e| Error::input(input(), e))?;
+        let digest = *hasher.finalize().as_bytes();
+        let source = Source::File(path.to_path_buf());
+        let mut p = Program::new(digest, source, opts).map_err(|e| match e {
             Error::Compile(m) => Error::input(input(), format!("not a valid wasm module: {m}")),
             other => other,
         })?;
@@ -140,14 +159,35 @@ impl Program {
         if fuel == self.fuel {
             return Ok(self.compiled.clone());
         }
-        compile(&self.digest, &self.wasm, fuel, &self.cache).map(|(c, _)| c)
+        compile(&self.digest, &self.source, fuel, &self.cache).map(|(c, _)| c)
     }
 }
 
-/// The module for `wasm` compiled under `fuel`: from memory, from disk, or compiled now.
+impl Source {
+    /// The module's bytes, which hash to `digest`.
+    fn bytes(&self, digest: &[u8; 32]) -> Result<Bytes, Error> {
+        match self {
+            Source::Bytes(b) => Ok(b.clone()),
+            Source::File(path) => {
+                let input = || ErrorInput::Module(path.clone());
+                let bytes = std::fs::read(path).map_err(|e| Error::input(input(), e))?;
+                if blake3::hash(&bytes).as_bytes() != digest {
+                    return Err(Error::input(
+                        input(),
+                        "changed since the program was loaded",
+                    ));
+                }
+                Ok(bytes.into())
+            }
+        }
+    }
+}
+
+/// The module `source` holds (whose hash is `digest`) compiled under `fuel`: from memory,
+/// from disk, or compiled now (its bytes read only then).
 fn compile(
     digest: &[u8; 32],
-    wasm: &[u8],
+    source: &Source,
     fuel: Option<u64>,
     policy: &CachePolicy,
 ) -> Result<(Compiled, CacheOutcome), Error> {
@@ -161,14 +201,17 @@ fn compile(
     // The fuel is compiled into the metered code, so it is part of the entry's key.
     let settings = fuel.map(|f| format!("fuel={f}")).unwrap_or_default();
     let dir = policy.disk_dir();
-    let (module, outcome) = cache::load_or_compile(
-        &engine,
-        wasm,
-        digest,
-        &settings,
-        dir.as_deref(),
-        cache::WritePolicy::from_env(),
-    )?;
+    let (module, outcome) = match cache::load(&engine, digest, &settings, dir.as_deref()) {
+        Some(module) => (module, CacheOutcome::Hit),
+        None => cache::compile_and_store(
+            &engine,
+            &source.bytes(digest)?,
+            digest,
+            &settings,
+            dir.as_deref(),
+            cache::WritePolicy::from_env(),
+        )?,
+    };
     let c = MODULES
         .entry((*digest, fuel))
         .or_insert((module, engine, MemoryImage::new()))
@@ -180,7 +223,7 @@ impl std::fmt::Debug for Program {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Program")
             .field("name", &self.name)
-            .field("bytes", &self.wasm.len())
+            .field("digest", &blake3::Hash::from(self.digest))
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }

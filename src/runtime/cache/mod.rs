@@ -26,7 +26,10 @@
 //! can make strata run their code, as with wasmtime's cache); it lives in the user's own
 //! `$XDG_CACHE_HOME`.
 
+mod artifact;
 mod entry;
+
+use artifact::{code_ranges, merge_adjacent, without_address_maps};
 
 use super::Error;
 use std::path::{Path, PathBuf};
@@ -186,15 +189,41 @@ pub fn load_or_compile(
     dir: Option<&Path>,
     policy: WritePolicy,
 ) -> Result<(Module, CacheOutcome), Error> {
+    match load(engine, digest, settings, dir) {
+        Some(module) => Ok((module, CacheOutcome::Hit)),
+        None => compile_and_store(engine, wasm, digest, settings, dir, policy),
+    }
+}
+
+/// The compiled module whose bytes have the blake3 hash `digest`, if `dir` holds a valid
+/// entry for it (which is then marked as just used). Needs no module bytes.
+pub fn load(
+    engine: &Engine,
+    digest: &[u8; 32],
+    settings: &str,
+    dir: Option<&Path>,
+) -> Option<Module> {
+    let path = dir?.join(key(engine, digest, settings));
+    let module = read_entry(engine, &path)?;
+    touch(&path);
+    Some(module)
+}
+
+/// `wasm` compiled, and stored in `dir` as `policy` says (`dir` is then pruned to its
+/// bound). Cache problems never fail the run: they only leave the module uncached.
+pub fn compile_and_store(
+    engine: &Engine,
+    wasm: &[u8],
+    digest: &[u8; 32],
+    settings: &str,
+    dir: Option<&Path>,
+    policy: WritePolicy,
+) -> Result<(Module, CacheOutcome), Error> {
+    let module = compile(engine, wasm)?;
     let Some(dir) = dir else {
-        return compile(engine, wasm).map(|m| (m, CacheOutcome::Uncached));
+        return Ok((module, CacheOutcome::Uncached));
     };
     let path = dir.join(key(engine, digest, settings));
-    if let Some(module) = read_entry(engine, &path) {
-        touch(&path);
-        return Ok((module, CacheOutcome::Hit));
-    }
-    let module = compile(engine, wasm)?;
     let stored = write_entry(&module, dir, &path, policy).is_ok();
     if stored {
         let _ = prune(dir, policy.max_bytes, Some(&path));
@@ -226,6 +255,8 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Module> {
     // so the mapped bytes stay as `entry::read` checks them for as long as the mapping lives.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let (map, range) = entry::read(map)?;
+    // A plain artifact starts after the entry's header in the file's mapping; a
+    // decompressed one at the start of its anonymous mapping.
     let file_backed = range.start > 0;
     let map = SharedMap(std::sync::Arc::new(map));
     let artifact = bytes::Bytes::from_owner(map.clone()).slice(range);
@@ -245,61 +276,6 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Module> {
         }
     }
     Some(module)
-}
-
-/// `ranges` with the ones that touch (one ends where the next starts) joined: most function
-/// bodies are smaller than a page, but they lie back to back, so their pages can go together.
-fn merge_adjacent(mut ranges: Vec<std::ops::Range<usize>>) -> Vec<std::ops::Range<usize>> {
-    ranges.sort_by_key(|r| r.start);
-    let mut out: Vec<std::ops::Range<usize>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if last.end == r.start => last.end = r.end,
-            _ => out.push(r),
-        }
-    }
-    out
-}
-
-/// Where the functions' machine code lies in the serialized artifact `artifact` (as offsets
-/// into it), in order; empty if it is not an artifact this build reads.
-///
-/// wasmer reads function bodies from an artifact only while loading it, to copy them into
-/// executable memory (and would again only to serialize the loaded module, which strata
-/// never does): once a module is loaded they are dead bytes, the largest part of it.
-fn code_ranges(artifact: &[u8]) -> Vec<std::ops::Range<usize>> {
-    use wasmer_compiler::ArtifactBuild;
-    use wasmer_compiler::serialize::{
-        ArchivedSerializableCompilation, MetadataHeader, SerializableModule,
-    };
-    let Some(rest) = artifact.strip_prefix(ArtifactBuild::MAGIC_HEADER) else {
-        return Vec::new();
-    };
-    let Some(metadata) = MetadataHeader::parse(rest)
-        .ok()
-        .and_then(|len| rest.get(MetadataHeader::LEN..)?.get(..len))
-    else {
-        return Vec::new();
-    };
-    // SAFETY: these are the bytes `Module::deserialize` has just loaded (which, in wasmer
-    // 7.4, reads the archive without validating it either): what this strata wrote for this
-    // key, checked by the entry's hashes, read-only for as long as this borrow lives.
-    let Ok(module) = (unsafe { SerializableModule::archive_from_slice(metadata) }) else {
-        return Vec::new();
-    };
-    let ArchivedSerializableCompilation::Rkyv(compilation) = &module.compilation else {
-        return Vec::new();
-    };
-    let base = artifact.as_ptr() as usize;
-    compilation
-        .function_bodies
-        .values()
-        .filter_map(|f| {
-            let start = (f.body.as_ptr() as usize).checked_sub(base)?;
-            let end = start + f.body.len();
-            (end <= artifact.len()).then_some(start..end)
-        })
-        .collect()
 }
 
 /// A mapping shared by the `Bytes` wasmer keeps and the cache, which may drop its pages.
@@ -335,34 +311,6 @@ fn write_entry(
     entry::write(&mut f, &artifact, level)?;
     f.into_inner().map_err(|e| e.into_error())?;
     std::fs::rename(&tmp, path)
-}
-
-/// The serialized artifact `artifact` without its per-instruction address maps, or `None` if
-/// it is not one wasmer's Cranelift backend writes (it is then stored as it is).
-///
-/// Why: the maps (machine-code offset to wasm offset, 12 bytes per instruction) are the
-/// largest part of an artifact (a third of a 260 MiB one) and only ever read to put wasm
-/// offsets into a trap's backtrace frames, which strata does not report (a trap is its
-/// message). Without them a frame is placed at its function's start. Everything the code
-/// needs to run, and to turn a fault into the right trap, is kept: function bodies,
-/// relocations, trap tables, unwind info.
-fn without_address_maps(artifact: &[u8]) -> Option<Vec<u8>> {
-    use wasmer_compiler::serialize::{MetadataHeader, SerializableCompilation, SerializableModule};
-    use wasmer_compiler::{ArtifactBuild, ArtifactCreate};
-    let rest = artifact.strip_prefix(ArtifactBuild::MAGIC_HEADER)?;
-    let len = MetadataHeader::parse(rest).ok()?;
-    let metadata = rest.get(MetadataHeader::LEN..)?.get(..len)?;
-    // SAFETY: `metadata` is what wasmer serialized a moment ago in this process (not read
-    // from disk), and the checked deserialization validates its layout anyway; nothing here
-    // executes it.
-    let mut module = unsafe { SerializableModule::deserialize(metadata) }.ok()?;
-    let SerializableCompilation::Rkyv(compilation) = &mut module.compilation else {
-        return None;
-    };
-    for info in compilation.function_frame_info.values_mut() {
-        info.address_map.instructions = Vec::new();
-    }
-    ArtifactBuild::from_serializable(module).serialize().ok()
 }
 
 /// One cache entry.
@@ -500,40 +448,33 @@ mod tests {
         let digest = *blake3::hash(WAT.as_bytes()).as_bytes();
         let dir = tempfile::tempdir().unwrap();
         let d = Some(dir.path());
-        let (_, o) =
-            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
-        assert_eq!(o, CacheOutcome::Compiled);
-        let (_, o) =
-            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
-        assert_eq!(o, CacheOutcome::Hit);
+        let load = |settings: &str| {
+            load_or_compile(
+                &engine,
+                WAT.as_bytes(),
+                &digest,
+                settings,
+                d,
+                bound(u64::MAX),
+            )
+            .unwrap()
+            .1
+        };
+        assert_eq!(load(""), CacheOutcome::Compiled);
+        assert_eq!(load(""), CacheOutcome::Hit);
         // Other settings are another entry.
-        let (_, o) = load_or_compile(
-            &engine,
-            WAT.as_bytes(),
-            &digest,
-            "fuel=10",
-            d,
-            bound(u64::MAX),
-        )
-        .unwrap();
-        assert_eq!(o, CacheOutcome::Compiled);
+        assert_eq!(load("fuel=10"), CacheOutcome::Compiled);
         // Flip one byte of the artifact: detected, recompiled, rewritten.
         let path = dir.path().join(key(&engine, &digest, ""));
         let mut data = std::fs::read(&path).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0xff;
         std::fs::write(&path, &data).unwrap();
-        let (_, o) =
-            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
-        assert_eq!(o, CacheOutcome::Compiled);
-        let (_, o) =
-            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
-        assert_eq!(o, CacheOutcome::Hit);
+        assert_eq!(load(""), CacheOutcome::Compiled);
+        assert_eq!(load(""), CacheOutcome::Hit);
         // Truncated to nothing: the same.
         std::fs::write(&path, b"").unwrap();
-        let (_, o) =
-            load_or_compile(&engine, WAT.as_bytes(), &digest, "", d, bound(u64::MAX)).unwrap();
-        assert_eq!(o, CacheOutcome::Compiled);
+        assert_eq!(load(""), CacheOutcome::Compiled);
         // No directory: compiled, nothing stored.
         let (_, o) =
             load_or_compile(&engine, WAT.as_bytes(), &digest, "", None, bound(u64::MAX)).unwrap();
