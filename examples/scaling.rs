@@ -236,12 +236,57 @@ fn host_tree(n: u64) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// One host directory of `n` empty files: the first open of one of them (the listing, and
+/// that entry's attributes), then 1,000 more opened one by one (per file).
+fn host_flat_dir(n: u64) {
+    let dir = std::env::temp_dir().join(format!("strata-scaling-flat-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..n {
+        std::fs::File::create(dir.join(format!("f{i}"))).unwrap();
+    }
+    let open = |vfs: &mut Vfs, root: NodeId, i: u64| {
+        let id = vfs
+            .open(root, format!("f{i}").as_bytes(), OpenOptions::default())
+            .unwrap();
+        vfs.release(id);
+    };
+    let before = rss_kib();
+    let t = Instant::now();
+    let mut vfs = Vfs::new(Arc::new(SystemClock));
+    let root = vfs.root();
+    strata::image::host::import_dir(&mut vfs, root, &dir).unwrap();
+    open(&mut vfs, root, n / 2);
+    row(
+        "host directory of N files: import + open one",
+        n,
+        t.elapsed().as_secs_f64(),
+        rss_kib().saturating_sub(before),
+    );
+    let spread: Vec<u64> = (1..=1000).map(|k| k * n / 1001).collect();
+    let t = Instant::now();
+    for &i in &spread {
+        open(&mut vfs, root, i);
+    }
+    row_per(
+        "host directory of N files: then open 1,000 of them (per file)",
+        n,
+        t.elapsed().as_secs_f64(),
+        spread.len() as u64,
+        rss_kib().saturating_sub(before),
+    );
+    drop(vfs);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn main() {
     println!("| work | N | time | per item | RSS growth |");
     println!("|---|---|---|---|---|");
     if std::env::var("STRATA_SCALING").is_ok_and(|v| v == "host") {
         for n in [1_000, 10_000, 100_000, 1_000_000] {
             host_tree(n);
+        }
+        for n in [1_000, 10_000, 100_000, 1_000_000] {
+            host_flat_dir(n);
         }
         return;
     }
@@ -262,5 +307,8 @@ fn main() {
     }
     for n in [1_000, 10_000, 100_000, 1_000_000] {
         host_tree(n);
+    }
+    for n in [1_000, 10_000, 100_000, 1_000_000] {
+        host_flat_dir(n);
     }
 }

@@ -198,9 +198,12 @@ fn is_unloaded_dir(vfs: &mut Vfs, root: NodeId, path: &str) -> bool {
     vfs.fs(id).unwrap().dir(id.ino).unwrap().is_unloaded()
 }
 
+/// The names in `path`, listed as the guest's `fd_readdir` lists them (entries' attributes
+/// read with the listing).
 fn names(vfs: &mut Vfs, root: NodeId, path: &str) -> Vec<String> {
     let dir = vfs.lookup_loading(root, path.as_bytes(), true).unwrap();
     vfs.load_dir(dir).unwrap();
+    vfs.settle_dir(dir).unwrap();
     let entries = vfs.readdir(dir, 2).unwrap();
     entries
         .into_iter()
@@ -444,4 +447,83 @@ fn a_diff_holds_only_what_changed_in_lazily_read_directories() {
     }
     members.sort();
     assert_eq!(members, ["./", "d/", "d/.wh.drop", "d/edit"]);
+}
+
+#[test]
+fn an_entry_is_read_when_first_touched_not_when_its_directory_is() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir(t.path().join("d")).unwrap();
+    for (name, data) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        std::fs::write(t.path().join("d").join(name), data).unwrap();
+    }
+    std::os::unix::fs::symlink("a", t.path().join("d/l")).unwrap();
+    let (mut vfs, root) = import(t.path());
+    let size = |vfs: &mut Vfs, p: &str| vfs.stat_loading(root, p.as_bytes(), false).map(|s| s.size);
+    // Resolving `d/a` lists `d` and reads `a` alone.
+    assert_eq!(size(&mut vfs, "d/a"), Ok(1));
+    std::fs::write(t.path().join("d/a"), b"grown").unwrap();
+    std::fs::write(t.path().join("d/b"), b"grown").unwrap();
+    std::fs::remove_file(t.path().join("d/c")).unwrap();
+    std::fs::remove_file(t.path().join("d/l")).unwrap();
+    std::os::unix::fs::symlink("b", t.path().join("d/l")).unwrap();
+    // `a` stays as first read; `b`, `c` and `l` are read only now, as they are now.
+    assert_eq!(size(&mut vfs, "d/a"), Ok(1));
+    assert_eq!(size(&mut vfs, "d/b"), Ok(5));
+    assert_eq!(size(&mut vfs, "d/c"), Err(Errno::Noent));
+    assert_eq!(vfs.readlink_loading(root, b"d/l").unwrap().as_ref(), "b");
+    // `c` is gone from the listing too; nothing was created on the way.
+    assert_eq!(names(&mut vfs, root, "d"), ["a", "b", "l"]);
+    assert_eq!(read(&mut vfs, root, "d/b"), b"grown");
+}
+
+#[test]
+fn a_listing_reports_the_inode_numbers_that_stat_does() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir(t.path().join("d")).unwrap();
+    std::fs::write(t.path().join("d/a"), b"x").unwrap();
+    std::fs::hard_link(t.path().join("d/a"), t.path().join("d/b")).unwrap();
+    std::fs::hard_link(t.path().join("d/a"), t.path().join("other")).unwrap();
+    std::fs::write(t.path().join("d/c"), b"y").unwrap();
+    std::fs::create_dir(t.path().join("d/e")).unwrap();
+    let (mut vfs, root) = import(t.path());
+    // `other` first: `d/a` and `d/b` then settle as links to it, inside the listing.
+    let (other, links) = ino_nlink(&mut vfs, root, "other");
+    assert_eq!(links, 3);
+    let dir = vfs.lookup_loading(root, b"d", true).unwrap();
+    vfs.load_dir(dir).unwrap();
+    vfs.settle_dir(dir).unwrap();
+    let listed: Vec<(String, u64)> = vfs
+        .readdir(dir, 2)
+        .unwrap()
+        .into_iter()
+        .map(|(_, n, ino, _)| (n.to_string(), ino))
+        .collect();
+    for (name, ino) in &listed {
+        let st = vfs
+            .stat_loading(root, format!("d/{name}").as_bytes(), false)
+            .unwrap();
+        assert_eq!(st.ino, *ino, "{name}");
+    }
+    let ino_of = |n: &str| listed.iter().find(|(m, _)| m == n).unwrap().1;
+    assert_eq!((ino_of("a"), ino_of("b")), (other, other));
+    assert_ne!(ino_of("c"), other);
+    assert_eq!(ino_nlink(&mut vfs, root, "d/b"), (other, 3));
+}
+
+#[test]
+fn two_names_in_one_directory_resolved_in_turn_are_one_file() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("a"), b"old").unwrap();
+    std::fs::hard_link(t.path().join("a"), t.path().join("b")).unwrap();
+    let (mut vfs, root) = import(t.path());
+    write(&mut vfs, root, "a", b"new");
+    assert_eq!(read(&mut vfs, root, "b"), b"new");
+    assert_eq!(
+        ino_nlink(&mut vfs, root, "a"),
+        ino_nlink(&mut vfs, root, "b")
+    );
+    assert_eq!(ino_nlink(&mut vfs, root, "b").1, 2);
+    vfs.unlink(root, b"a").unwrap();
+    assert_eq!(ino_nlink(&mut vfs, root, "b").1, 1);
+    assert_eq!(std::fs::read(t.path().join("b")).unwrap(), b"old");
 }

@@ -525,6 +525,7 @@ fn host_layer_reads_files_lazily_and_reports_vanished_ones() {
     std::fs::write(t.path().join("sub/used"), b"used\n").unwrap();
     std::fs::write(t.path().join("untouched"), vec![7u8; 100_000]).unwrap();
     std::fs::write(t.path().join("vanishes"), b"soon gone").unwrap();
+    std::fs::write(t.path().join("vanishes_untouched"), b"soon gone").unwrap();
     let mut vfs = Vfs::new(Arc::new(SystemClock));
     let root = vfs.root();
     strata::image::host::import_dir(&mut vfs, root, t.path()).unwrap();
@@ -535,8 +536,11 @@ fn host_layer_reads_files_lazily_and_reports_vanished_ones() {
         vfs.fs(id).unwrap().file(id.ino).unwrap().is_unloaded()
     };
     assert!(unloaded(&mut vfs, "sub/used") && unloaded(&mut vfs, "untouched"));
-    // Removed once its directory was read (a file removed before is simply not there).
+    assert_eq!(vfs.stat_loading(root, b"vanishes", true).unwrap().size, 9);
+    // Removed once its directory was read: one after its attributes were read, one before
+    // (which is simply not there, like a file removed before the listing).
     std::fs::remove_file(t.path().join("vanishes")).unwrap();
+    std::fs::remove_file(t.path().join("vanishes_untouched")).unwrap();
     // stat needs no read
     assert_eq!(
         vfs.stat_loading(root, b"untouched", true).unwrap().size,
@@ -554,8 +558,12 @@ fn host_layer_reads_files_lazily_and_reports_vanished_ones() {
         unloaded(&mut vfs, "untouched"),
         "a file never opened is never read"
     );
-    // The host file disappeared after import: opening it is EIO, not an empty read.
+    // The host file disappeared after it was seen: opening it is EIO, not an empty read.
     assert_eq!(vfs.open(root, b"vanishes", opts).err(), Some(Errno::Io));
+    assert_eq!(
+        vfs.open(root, b"vanishes_untouched", opts).err(),
+        Some(Errno::Noent)
+    );
     // Writes stay in memory.
     vfs.write(used, Some(0), b"USED").unwrap();
     assert_eq!(std::fs::read(t.path().join("sub/used")).unwrap(), b"used\n");

@@ -1,21 +1,26 @@
 //! Importing a host directory tree into the in-memory filesystem, lazily: importing opens the
-//! host directory and nothing more; each directory's entries are read (one listing, one
-//! `lstat` per entry) the first time the guest looks something up in it or lists it, and each
-//! file's contents the first time it is opened. The host is never written.
+//! host directory and nothing more; each directory's entries are listed (names and types, one
+//! `getdents` pass) the first time the guest looks something up in it or lists it; each
+//! entry's attributes (`lstat`, and `readlink` for a symlink) are read the first time the
+//! guest resolves it or lists its directory; each file's contents the first time it is
+//! opened. A lookup in a directory of 10⁵ entries costs one listing and one `lstat`, not 10⁵.
+//! The host is never written.
 //!
 //! Every host access goes through the root directory opened at import, beneath it and without
 //! following any symlink (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, else one
-//! `O_NOFOLLOW` step per component; entries are `lstat`ed and `readlink`ed relative to their
-//! directory). Host symlinks become virtual symlinks with the same target text, interpreted
+//! `O_NOFOLLOW` step per component; an entry's attributes are read through an `O_PATH`
+//! descriptor of the entry itself, opened the same way). Host symlinks become virtual symlinks with the same target text, interpreted
 //! inside the sandbox only, so they can never reach a host path. A host entry replaced by a
 //! symlink after import is treated as gone.
 //!
-//! What the guest sees is each directory as it was when the run first needed it: entries
-//! added or removed on the host after that are not seen (nor before, by directories already
-//! read when the sandbox was built). A listing, once read, is shared by every later run of
-//! the sandbox, so all its runs see one snapshot of it; a directory that failed is tried again
-//! by the next run. Entries whose host name (or symlink target) is not UTF-8 are left out:
-//! WASI names are UTF-8, the guest could not name them. Devices, FIFOs and sockets are left
+//! What the guest sees is each directory's names as they were when the run first needed them,
+//! and each entry as it was when first resolved or listed: names added on the host after the
+//! listing are not seen; an entry removed (or replaced by one of another type) between the
+//! listing and its first use is gone (`ENOENT`, and left out of later listings); once read, an
+//! entry does not change. Listings and entries, once read, are shared by every later run of
+//! the sandbox (and by its forks), so all its runs see one snapshot of each; a directory that
+//! failed is tried again by the next run. Entries whose host name (or symlink target) is not
+//! UTF-8 are left out: WASI names are UTF-8, the guest could not name them. Devices, FIFOs and sockets are left
 //! out too (they would be host effects). A directory that cannot be read when first needed
 //! fails that use and every later one in the run: `ENOENT` if it is gone (or is no longer a
 //! directory), `EACCES` if reading it is not permitted, `EIO` otherwise; a file whose
@@ -23,7 +28,9 @@
 //!
 //! Host hard links keep their identity: the names of one host inode (same `st_dev` and
 //! `st_ino`) are one in-memory file, so the guest sees one inode number and a write through
-//! one name is seen through the others, in whatever order their directories are read. Its
+//! one name is seen through the others, in whatever order they are resolved or listed (a
+//! name's identity is read before the guest is shown its inode number: listing a directory
+//! reads its entries' attributes, as `ls -l` would). Its
 //! link count is the host's `st_nlink` when it was first read (names outside the imported
 //! tree count too, as they do through a bind mount), adjusted by what the guest links and
 //! unlinks; it does not change as the guest reads more directories.
@@ -32,13 +39,14 @@
 //! they are as reproducible as the host tree is; the status change time of every entry is the
 //! time of the import, by the filesystem's clock (virtual in a deterministic sandbox). Inode
 //! numbers are given in the order the run reads directories (entries of one directory in
-//! byte order of their names), so a deterministic guest gets the same numbers on every run.
+//! byte order of their names; a further name of a file already read takes that file's
+//! number), so a deterministic guest gets the same numbers on every run.
 
 #![forbid(unsafe_code)]
 
 use super::error::quoted_path;
 use crate::vfs::data::DataSource;
-use crate::vfs::lazy::{Attrs, DirSource, Entry, EntryKind, LazyDir};
+use crate::vfs::lazy::{Attrs, DirSource, Entry, EntryKind, EntryProbe, Hint, LazyDir};
 use crate::vfs::{Errno, FileData, NodeId, Vfs};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
@@ -153,14 +161,15 @@ fn ns(secs: i64, nsec: u64) -> u64 {
 }
 
 impl HostDir {
-    // `struct stat`'s field types differ between architectures: widened explicitly.
-    #[allow(clippy::useless_conversion)]
+    /// The directory's entries by name and type, as one listing gives them (`getdents`);
+    /// each entry's attributes are read when first needed (`HostEntry`). Only an entry whose
+    /// type the host filesystem does not report is `lstat`ed now.
     fn read(&self) -> rustix::io::Result<Vec<Entry>> {
         let fd = self
             .tree
             .open(&self.rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let mut dir = rustix::fs::Dir::new(fd)?;
-        let mut names = Vec::new();
+        let mut listed = Vec::new();
         while let Some(e) = dir.read() {
             let e = e?;
             let name = e.file_name().to_bytes();
@@ -169,64 +178,134 @@ impl HostDir {
             }
             // Not UTF-8: the guest could not name it (see the module doc).
             if let Ok(name) = std::str::from_utf8(name) {
-                names.push(Arc::<str>::from(name));
+                listed.push((Arc::<str>::from(name), e.file_type()));
             }
         }
         let at = dir.fd()?;
-        let mut entries = Vec::with_capacity(names.len());
-        for name in names {
-            let st = match rustix::fs::statat(at, &*name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                // Removed since it was listed.
-                Err(rustix::io::Errno::NOENT) => continue,
-                Err(e) => return Err(e),
-            };
-            let rel = || self.rel.join(&*name);
-            let kind = match FileType::from_raw_mode(st.st_mode) {
-                FileType::RegularFile => {
-                    let len = u64::try_from(st.st_size).unwrap_or(0);
-                    let source = HostFile {
-                        tree: self.tree.clone(),
-                        rel: rel(),
-                    };
-                    EntryKind::File(FileData::lazy(len, Box::new(source)))
-                }
-                FileType::Directory => EntryKind::Dir(LazyDir::new(Box::new(HostDir {
+        let mut entries = Vec::with_capacity(listed.len());
+        for (name, ft) in listed {
+            let rel = self.rel.join(&*name);
+            let hint = match ft {
+                FileType::RegularFile => Hint::File,
+                FileType::Symlink => Hint::Symlink,
+                FileType::Directory => Hint::Dir(LazyDir::new(Box::new(HostDir {
                     tree: self.tree.clone(),
-                    rel: rel(),
+                    rel: rel.clone(),
                 }))),
-                FileType::Symlink => {
-                    let target = match rustix::fs::readlinkat(at, &*name, Vec::new()) {
-                        Ok(t) => t,
-                        Err(rustix::io::Errno::NOENT | rustix::io::Errno::INVAL) => continue,
+                FileType::Unknown => {
+                    match rustix::fs::statat(at, &*name, AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) => {
+                            let link = name.clone();
+                            let target = || rustix::fs::readlinkat(at, &*link, Vec::new());
+                            if let Some(e) = describe(&self.tree, rel, name, &st, target)? {
+                                entries.push(e);
+                            }
+                        }
+                        // Removed since it was listed.
+                        Err(rustix::io::Errno::NOENT) => {}
                         Err(e) => return Err(e),
-                    };
-                    match target.into_string() {
-                        Ok(t) => EntryKind::Symlink(Arc::from(t)),
-                        Err(_) => continue,
                     }
+                    continue;
                 }
+                // Devices, FIFOs, sockets: left out (see the module doc).
                 _ => continue,
             };
-            let nlink = u64::from(st.st_nlink);
-            let link_key = (matches!(kind, EntryKind::File(_)) && nlink > 1)
-                .then_some((u64::from(st.st_dev), u64::from(st.st_ino)));
-            let attrs = Attrs {
-                mode: st.st_mode & 0o7777,
-                nlink,
-                atim: ns(st.st_atime, u64::from(st.st_atime_nsec)),
-                mtim: ns(st.st_mtime, u64::from(st.st_mtime_nsec)),
-                ctim: self.tree.ctim,
+            let probe = HostEntry {
+                tree: self.tree.clone(),
+                rel,
             };
             entries.push(Entry {
                 name,
-                kind,
-                attrs,
-                link_key,
+                kind: EntryKind::Later {
+                    hint,
+                    probe: Box::new(probe),
+                },
+                attrs: Attrs::default(),
+                link_key: None,
             });
         }
         Ok(entries)
     }
+}
+
+/// One entry of the tree, read when the guest first resolves it or lists its directory.
+#[derive(Debug)]
+struct HostEntry {
+    tree: Arc<Tree>,
+    rel: PathBuf,
+}
+
+impl EntryProbe for HostEntry {
+    fn probe(&self) -> Result<Entry, Errno> {
+        // The entry itself (a symlink not followed), beneath the root through no symlink.
+        let fd = self.tree.open(&self.rel, OFlags::PATH).map_err(errno_of)?;
+        let st = rustix::fs::fstat(&fd).map_err(errno_of)?;
+        let name = self
+            .rel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(Arc::<str>::from)
+            .ok_or(Errno::Io)?;
+        let target = || rustix::fs::readlinkat(&fd, "", Vec::new());
+        describe(&self.tree, self.rel.clone(), name, &st, target)
+            .map_err(errno_of)?
+            .ok_or(Errno::Noent)
+    }
+}
+
+/// The entry `name` at `rel` whose `lstat` is `st` (`target` reads a symlink's target);
+/// `None` for what the tree leaves out (see the module doc) or what is gone.
+// `struct stat`'s field types differ between architectures: widened explicitly.
+#[allow(clippy::useless_conversion)]
+fn describe(
+    tree: &Arc<Tree>,
+    rel: PathBuf,
+    name: Arc<str>,
+    st: &rustix::fs::Stat,
+    target: impl FnOnce() -> rustix::io::Result<std::ffi::CString>,
+) -> rustix::io::Result<Option<Entry>> {
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {
+            let len = u64::try_from(st.st_size).unwrap_or(0);
+            let source = HostFile {
+                tree: tree.clone(),
+                rel,
+            };
+            EntryKind::File(FileData::lazy(len, Box::new(source)))
+        }
+        FileType::Directory => EntryKind::Dir(LazyDir::new(Box::new(HostDir {
+            tree: tree.clone(),
+            rel,
+        }))),
+        FileType::Symlink => {
+            let target = match target() {
+                Ok(t) => t,
+                Err(rustix::io::Errno::NOENT | rustix::io::Errno::INVAL) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            match target.into_string() {
+                Ok(t) => EntryKind::Symlink(Arc::from(t)),
+                Err(_) => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    let nlink = u64::from(st.st_nlink);
+    let link_key = (matches!(kind, EntryKind::File(_)) && nlink > 1)
+        .then_some((u64::from(st.st_dev), u64::from(st.st_ino)));
+    let attrs = Attrs {
+        mode: st.st_mode & 0o7777,
+        nlink,
+        atim: ns(st.st_atime, u64::from(st.st_atime_nsec)),
+        mtim: ns(st.st_mtime, u64::from(st.st_mtime_nsec)),
+        ctim: tree.ctim,
+    };
+    Ok(Some(Entry {
+        name,
+        kind,
+        attrs,
+        link_key,
+    }))
 }
 
 /// A host file of the tree, read on first access (never written).

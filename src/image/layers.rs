@@ -300,9 +300,10 @@ impl DiffWriter<'_> {
             if let (Some(l), Some(state)) = (l, same_dir) {
                 let u = self.upper.mkdir(udir, &name, tnode.mode)?;
                 let inner = state.loaded && self.lazy_dir(&state.source, tino, u, &path)?;
-                let meta = |n: &Node| (n.mode, n.atim, n.mtim);
+                // A directory's attributes, read from its source if they had not been.
+                let meta = |n: &Node| n.settled().map(|n| (n.mode, n.atim, n.mtim));
                 if inner || meta(tnode) != meta(&l.node) {
-                    copy_meta(self.upper, u, tnode)?;
+                    copy_meta(self.upper, u, tnode.settled().unwrap_or(tnode))?;
                     changed = true;
                 } else {
                     self.upper.rmdir(udir, &name)?;
@@ -327,18 +328,26 @@ impl DiffWriter<'_> {
 /// into `dir` of `to`, sharing file data.
 fn copy_listing(source: &LazyDir, to: &mut MemFs, dir: Ino) -> Result<()> {
     for l in source.listing()?.iter() {
-        let new = match &l.node.kind {
-            NodeKind::File(data) => to.create_file_with(dir, &l.name, data.clone(), l.node.mode)?,
-            NodeKind::Symlink(target) => to.symlink(dir, &l.name, target)?,
-            NodeKind::Dir(d) => {
-                let new = to.mkdir(dir, &l.name, l.node.mode)?;
+        // An entry listed by name only is read now; one gone since is left out.
+        let Some(real) = l.node.settled() else {
+            continue;
+        };
+        let new = match (&l.node.kind, &real.kind) {
+            // A directory's entries come from the listed node's source.
+            (NodeKind::Dir(d), _) => {
+                let new = to.mkdir(dir, &l.name, real.mode)?;
                 if let Some(lazy) = &d.lazy {
                     copy_listing(&lazy.source, to, new)?;
                 }
                 new
             }
+            (_, NodeKind::File(data)) => {
+                to.create_file_with(dir, &l.name, data.clone(), real.mode)?
+            }
+            (_, NodeKind::Symlink(target)) => to.symlink(dir, &l.name, target)?,
+            (_, NodeKind::Dir(_)) => return Err(Errno::Io),
         };
-        copy_meta(to, new, &l.node)?;
+        copy_meta(to, new, real)?;
     }
     Ok(())
 }
@@ -353,31 +362,37 @@ fn copy_tree(
     name: &str,
     links: &mut HashMap<Ino, Ino>,
 ) -> Result<()> {
-    let node = from.node(ino)?;
+    let placed = from.node(ino)?;
     if let Some(&done) = links.get(&ino) {
         return to.link(dir, name, done);
     }
-    let new = match &node.kind {
-        NodeKind::File(data) => to.create_file_with(dir, name, data.clone(), node.mode)?,
-        NodeKind::Symlink(target) => to.symlink(dir, name, target)?,
-        NodeKind::Dir(d) if d.is_unloaded() => {
-            let new = to.mkdir(dir, name, node.mode)?;
+    // An entry never touched is read from its source now (of a directory only the
+    // attributes: its entries are the placed node's); one gone since is left out.
+    let Some(real) = placed.settled() else {
+        return Ok(());
+    };
+    let new = match (&placed.kind, &real.kind) {
+        (NodeKind::Dir(d), _) if d.is_unloaded() => {
+            let new = to.mkdir(dir, name, real.mode)?;
             if let Some(lazy) = &d.lazy {
                 lazy.needs_load()?;
                 copy_listing(&lazy.source, to, new)?;
             }
             new
         }
-        NodeKind::Dir(_) => {
-            let new = to.mkdir(dir, name, node.mode)?;
+        (NodeKind::Dir(_), _) => {
+            let new = to.mkdir(dir, name, real.mode)?;
             for (_, child, cino, _) in from.readdir(ino, 2)? {
                 copy_tree(from, cino, to, new, &child, links)?;
             }
             new
         }
+        (_, NodeKind::File(data)) => to.create_file_with(dir, name, data.clone(), real.mode)?,
+        (_, NodeKind::Symlink(target)) => to.symlink(dir, name, target)?,
+        (_, NodeKind::Dir(_)) => return Err(Errno::Io),
     };
-    copy_meta(to, new, node)?;
-    if !node.is_dir() && node.nlink > 1 {
+    copy_meta(to, new, real)?;
+    if !real.is_dir() && real.nlink > 1 {
         links.insert(ino, new);
     }
     Ok(())

@@ -4,7 +4,13 @@
 //! fork: each filesystem that loads the directory gives the entries inode numbers of its own
 //! (in the order it loads directories) but shares the prototype files and symlinks
 //! themselves, so an untouched entry is the very same node in every fork (`MemFs::same_node`).
-//! Invariant: a directory still waiting for its entries has none of its own yet.
+//! An entry may be listed by name and type only (`EntryKind::Later`): its node is then a
+//! placeholder marked `pending`, whose attributes (a file's size and hard-link identity, a
+//! symlink's target) are read by its probe when something first resolves it, lists its
+//! directory, or exports it (`MemFs::settle`); the probe's answer is shared by every fork.
+//! Invariants: a directory still waiting for its entries has none of its own yet; nothing
+//! but the resolver, readdir and `MemFs::settle` ever sees a pending node, so its placeholder
+//! attributes are never reported.
 
 #![forbid(unsafe_code)]
 
@@ -46,6 +52,69 @@ pub enum EntryKind {
     Dir(Arc<LazyDir>),
     /// A symlink and its target.
     Symlink(Arc<str>),
+    /// Known by name and type only; `probe` tells the rest when it is first needed (`attrs`
+    /// and `link_key` of this entry are not used).
+    Later {
+        /// What the listing said it is (with a directory's source of entries).
+        hint: Hint,
+        /// Reads the entry itself; must answer with the same type and not `Later`.
+        probe: Box<dyn EntryProbe>,
+    },
+}
+
+/// The type a listing gives for an entry it does not describe further.
+#[derive(Debug)]
+pub enum Hint {
+    /// A regular file.
+    File,
+    /// A directory, whose entries come from this source (only its attributes wait).
+    Dir(Arc<LazyDir>),
+    /// A symlink.
+    Symlink,
+}
+
+/// Reads one entry of a listing that gave only its name and type.
+pub trait EntryProbe: Send + Sync + std::fmt::Debug {
+    /// The entry as it is now. `ENOENT` if it is gone; the entry then disappears.
+    fn probe(&self) -> Result<Entry>;
+}
+
+/// A listed entry whose attributes are still to be read (see the module doc); shared by every
+/// fork that placed it, so the source is asked once.
+#[derive(Debug)]
+pub struct Pending {
+    /// The entry's name: a pending node is always at its listed name (renaming or linking it
+    /// resolves it, which settles it first).
+    pub(crate) name: Arc<str>,
+    probe: Box<dyn EntryProbe>,
+    settled: OnceLock<Result<Listed>>,
+}
+
+impl Pending {
+    /// The entry as its probe found it, probed on the first call: `ENOENT` if it is gone or
+    /// is no longer of the listed type `was` (what a run sees must not change type under it).
+    pub(crate) fn settled(&self, was: super::node::FileType) -> Result<&Listed> {
+        self.settled
+            .get_or_init(|| {
+                let mut e = self.probe.probe()?;
+                if matches!(e.kind, EntryKind::Later { .. }) {
+                    return Err(Errno::Io);
+                }
+                e.name = self.name.clone();
+                let l = prototype(e);
+                if l.node.file_type() != was {
+                    return Err(Errno::Noent);
+                }
+                Ok(l)
+            })
+            .as_ref()
+            .map_err(|&e| e)
+    }
+
+    /// True if `node` is the node this entry settled as (so unchanged since).
+    pub(crate) fn settled_as(&self, node: &Arc<Node>) -> bool {
+        matches!(self.settled.get(), Some(Ok(l)) if Arc::ptr_eq(&l.node, node))
+    }
 }
 
 /// An entry's attributes as its source reports them. Times are ns since the Unix epoch.
@@ -109,22 +178,23 @@ impl LazyDir {
 /// The node an entry becomes (a directory's parent is set when it is put in place).
 fn prototype(e: Entry) -> Listed {
     let a = e.attrs;
+    let mut pending = None;
     let (kind, nlink) = match e.kind {
+        EntryKind::Later { hint, probe } => {
+            pending = Some(Arc::new(Pending {
+                name: e.name.clone(),
+                probe,
+                settled: OnceLock::new(),
+            }));
+            match hint {
+                Hint::File => (NodeKind::File(FileData::default()), 1),
+                Hint::Symlink => (NodeKind::Symlink(Arc::from("")), 1),
+                Hint::Dir(source) => (NodeKind::Dir(lazy_dir_node(source)), 2),
+            }
+        }
         EntryKind::File(data) => (NodeKind::File(data), a.nlink.clamp(1, MAX_LINKS)),
         EntryKind::Symlink(target) => (NodeKind::Symlink(target), 1),
-        EntryKind::Dir(source) => {
-            let dir = DirNode {
-                entries: Dir::default(),
-                parent: 0,
-                removed: false,
-                lazy: Some(Box::new(LazyState {
-                    source,
-                    loaded: false,
-                    failed: None,
-                })),
-            };
-            (NodeKind::Dir(dir), a.nlink.max(2))
-        }
+        EntryKind::Dir(source) => (NodeKind::Dir(lazy_dir_node(source)), a.nlink.max(2)),
     };
     let node = Node {
         kind,
@@ -133,11 +203,28 @@ fn prototype(e: Entry) -> Listed {
         atim: a.atim,
         mtim: a.mtim,
         ctim: a.ctim,
+        pending,
     };
     Listed {
         name: e.name,
         node: Arc::new(node),
         link_key: e.link_key,
+    }
+}
+
+/// A directory not read yet, whose entries come from `source` (its parent is set when it is
+/// put in place).
+fn lazy_dir_node(source: Arc<LazyDir>) -> DirNode {
+    DirNode {
+        entries: Dir::default(),
+        parent: 0,
+        removed: false,
+        lazy: Some(Box::new(LazyState {
+            source,
+            loaded: false,
+            failed: None,
+            settled: false,
+        })),
     }
 }
 
@@ -151,6 +238,8 @@ pub struct LazyState {
     /// Set when reading them failed in this filesystem: every later use of the directory
     /// fails the same way (for the rest of this run; another fork tries again).
     pub failed: Option<Errno>,
+    /// Whether every entry's attributes have been read (`MemFs::settle_dir`).
+    pub settled: bool,
 }
 
 impl LazyState {

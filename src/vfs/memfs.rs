@@ -244,6 +244,7 @@ impl MemFs {
             source,
             loaded: false,
             failed: None,
+            settled: false,
         }));
         Ok(())
     }
@@ -343,9 +344,90 @@ impl MemFs {
         ino
     }
 
-    /// True if `ino` is still the very node `l` was listed as (loaded, not changed since).
+    /// True if `ino` is still the very node `l` was listed as, or settled as (loaded, not
+    /// changed since).
     pub(crate) fn is_listed(&self, ino: Ino, l: &Listed) -> bool {
         self.nodes.is_shared(ino, &l.node)
+            || l.node
+                .pending
+                .as_ref()
+                .is_some_and(|p| self.nodes.get_shared(ino).is_some_and(|n| p.settled_as(n)))
+    }
+
+    /// Reads the attributes of `ino`, the entry `name` of `dir`, if it is a placeholder (see
+    /// `lazy`): a file or symlink becomes the node its source describes, or the inode another
+    /// name of the same source inode became (hard links keep their identity); a directory
+    /// takes its attributes. An entry gone from the source (or no longer of its listed type)
+    /// is removed, as if never listed. Like `load_dir`, part of the filesystem's base: not
+    /// charged, not stamped, allowed on a read-only filesystem. The resolver and readdir
+    /// call this before they report a node, so a placeholder is never seen.
+    pub fn settle(&mut self, dir: Ino, ino: Ino) -> Result<()> {
+        let node = self.node(ino)?;
+        let Some(pending) = node.pending.clone() else {
+            return Ok(());
+        };
+        let was = node.file_type();
+        let name = pending.name.clone();
+        let l = match pending.settled(was) {
+            Ok(l) => l,
+            Err(_) => {
+                // Gone since it was listed: so it is gone for this run.
+                let d = self.dir_mut(dir)?;
+                d.entries.remove(&name);
+                if was == FileType::Directory {
+                    let p = self.node_mut(dir)?;
+                    p.nlink = p.nlink.saturating_sub(1);
+                }
+                self.nodes.set(ino, None);
+                self.free.push(ino);
+                return Ok(());
+            }
+        };
+        if let NodeKind::Dir(_) = &l.node.kind {
+            let loaded = !self.dir(ino)?.is_unloaded();
+            let n = self.node_mut(ino)?;
+            (n.mode, n.atim, n.mtim, n.ctim) = (l.node.mode, l.node.atim, l.node.mtim, l.node.ctim);
+            if !loaded {
+                n.nlink = l.node.nlink;
+            }
+            n.pending = None;
+            return Ok(());
+        }
+        if let Some(other) = self.link_loaded(l) {
+            self.dir_mut(dir)?.entries.replace(&name, other);
+            self.nodes.set(ino, None);
+            self.free.push(ino);
+            return Ok(());
+        }
+        self.nodes.set_shared(ino, l.node.clone());
+        if let Some(key) = l.link_key {
+            self.linked.insert(key, ino);
+            self.unseen
+                .insert(ino, (key, l.node.nlink.saturating_sub(1)));
+        }
+        Ok(())
+    }
+
+    /// Settles every entry of the loaded directory `dir` (see `settle`), once: readdir
+    /// reports inode numbers, which a placeholder of a hard link would get wrong.
+    pub fn settle_dir(&mut self, dir: Ino) -> Result<()> {
+        let d = self.loaded_dir(dir)?;
+        if d.lazy.as_ref().is_none_or(|l| l.settled) {
+            return Ok(());
+        }
+        let pending: Vec<Ino> = d
+            .entries
+            .iter()
+            .map(|(_, ino)| ino)
+            .filter(|&ino| self.node(ino).is_ok_and(|n| n.pending.is_some()))
+            .collect();
+        for ino in pending {
+            self.settle(dir, ino)?;
+        }
+        if let Some(l) = &mut self.dir_mut(dir)?.lazy {
+            l.settled = true;
+        }
+        Ok(())
     }
 
     /// Frees `ino` if nothing refers to it any more (no entry, no open handle).

@@ -184,7 +184,7 @@ impl Vfs {
     pub fn resolve(&self, base: NodeId, path: &[u8], follow: Follow) -> Result<Resolved> {
         resolve::beneath(self, base, path, follow, false).map_err(|stop| match stop {
             Stop::Fail(e) => e,
-            Stop::Unloaded(_) => Errno::Again,
+            Stop::Unloaded(_) | Stop::Unsettled(..) => Errno::Again,
         })
     }
 
@@ -216,6 +216,7 @@ impl Vfs {
                 Err(Stop::Unloaded(dir)) => {
                     let _failed_in_dir = self.fs_mut(dir)?.load_dir(dir.ino);
                 }
+                Err(Stop::Unsettled(dir, ino)) => self.fs_mut(dir)?.settle(dir.ino, ino)?,
             }
         }
     }
@@ -224,6 +225,12 @@ impl Vfs {
     /// `MemFs::load_dir`): the source's errno if that fails, now and on every later use.
     pub fn load_dir(&mut self, dir: NodeId) -> Result<()> {
         self.fs_mut(dir)?.load_dir(dir.ino)
+    }
+
+    /// Reads the attributes of every entry of the loaded directory `dir` still waiting for
+    /// them (see `MemFs::settle_dir`).
+    pub fn settle_dir(&mut self, dir: NodeId) -> Result<()> {
+        self.fs_mut(dir)?.settle_dir(dir.ino)
     }
 
     /// Reads every lazy directory beneath `at` (crossing mounts), e.g. before exporting the
@@ -236,7 +243,7 @@ impl Vfs {
             if !self.node(id)?.is_dir() {
                 continue;
             }
-            if let Err(e) = self.load_dir(id) {
+            if let Err(e) = self.load_dir(id).and_then(|()| self.settle_dir(id)) {
                 first_err.get_or_insert(e);
                 continue;
             }

@@ -6,7 +6,7 @@
 
 use super::data::FileData;
 use super::dir::{Dir, Ino};
-use super::lazy::LazyState;
+use super::lazy::{LazyState, Pending};
 use std::sync::Arc;
 
 /// A node anywhere in a namespace: which filesystem (its index there), which inode.
@@ -99,6 +99,9 @@ pub struct Node {
     pub mtim: u64,
     /// Last change of contents or attributes.
     pub ctim: u64,
+    /// Set on a placeholder listed by name and type only: the attributes above are not
+    /// known yet (see `lazy`). Only the resolver and readdir meet such a node, and settle it.
+    pub pending: Option<Arc<Pending>>,
 }
 
 impl Node {
@@ -116,6 +119,17 @@ impl Node {
             atim: now,
             mtim: now,
             ctim: now,
+            pending: None,
+        }
+    }
+
+    /// What the node really is: itself, or for a placeholder (`pending`) the node its source
+    /// describes, read now if it has not been; `None` if that is gone. Of a directory's, only
+    /// the attributes apply: its entries are the placeholder's.
+    pub fn settled(&self) -> Option<&Node> {
+        match &self.pending {
+            None => Some(self),
+            Some(p) => p.settled(self.file_type()).ok().map(|l| &*l.node),
         }
     }
 

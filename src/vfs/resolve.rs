@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+use super::dir::Ino;
 use super::error::{Errno, Result};
 use super::node::{Node, NodeId, NodeKind};
 use std::sync::Arc;
@@ -149,6 +150,9 @@ pub(crate) enum Stop {
     /// The walk needs the entries of a lazy directory not read yet (`MemFs::load_dir`); the
     /// caller that may load it does so and resolves again.
     Unloaded(NodeId),
+    /// The walk met a placeholder (the entry `ino` of the directory, see `MemFs::settle`)
+    /// whose attributes are still to be read; the caller settles it and resolves again.
+    Unsettled(NodeId, Ino),
 }
 
 impl From<Errno> for Stop {
@@ -257,6 +261,7 @@ pub(crate) fn beneath(
     match result {
         // Reading a directory changes nothing the walk can see: it asks again.
         Err(Stop::Unloaded(dir)) => Err(Stop::Unloaded(dir)),
+        Err(Stop::Unsettled(dir, ino)) => Err(Stop::Unsettled(dir, ino)),
         Ok(r) if beneath => Ok(r),
         // The base itself, reached from outside (`/abs/path/to/base`): named like `.`,
         // without its entry, which lies in a directory outside the base.
@@ -371,6 +376,9 @@ fn walk(
                 };
                 let found = NodeId { fs: cur.fs, ino };
                 let node = ns.node(found)?;
+                if node.pending.is_some() {
+                    return Err(Stop::Unsettled(cur, ino));
+                }
                 if let NodeKind::Symlink(target) = &node.kind {
                     let expand = !is_last
                         || match follow {

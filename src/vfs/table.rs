@@ -70,6 +70,11 @@ impl NodeTable {
         chunk[o] = Some(node);
     }
 
+    /// The node in slot `ino` as the table holds it.
+    pub fn get_shared(&self, ino: Ino) -> Option<&Arc<Node>> {
+        self.slot(ino)
+    }
+
     /// True if slot `ino` holds the very node `node` (shared, unmodified).
     pub fn is_shared(&self, ino: Ino, node: &Arc<Node>) -> bool {
         self.slot(ino).is_some_and(|n| Arc::ptr_eq(n, node))

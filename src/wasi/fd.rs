@@ -618,8 +618,10 @@ impl WasiCtx {
         };
         e.require(rights::FD_READDIR)?;
         let out = mem.slice_mut(buf, buf_len)?;
-        // A lazy directory (a host tree's) is read on its first listing.
+        // A lazy directory (a host tree's) is read on its first listing, and its entries'
+        // attributes with it: readdir reports their inode numbers.
         self.vfs.load_dir(node)?;
+        self.vfs.settle_dir(node)?;
         let mut used = 0usize;
         // Lazily: a small buffer costs only the entries that fit, not the rest of the
         // directory (wasi-libc lists big directories 4 KiB at a time).
