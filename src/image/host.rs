@@ -8,8 +8,10 @@
 //!
 //! Every host access goes through the root directory opened at import, beneath it and without
 //! following any symlink (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, else one
-//! `O_NOFOLLOW` step per component; an entry's attributes are read through an `O_PATH`
-//! descriptor of the entry itself, opened the same way). Host symlinks become virtual symlinks with the same target text, interpreted
+//! `O_NOFOLLOW` step per component); an entry's attributes and contents are then read by its
+//! one-component name relative to its directory so opened, never following a symlink (the
+//! tree keeps the `O_PATH` descriptors of the last 8 directories used, so that settling the
+//! entries of one directory costs one `lstat` each). Host symlinks become virtual symlinks with the same target text, interpreted
 //! inside the sandbox only, so they can never reach a host path. A host entry replaced by a
 //! symlink after import is treated as gone.
 //!
@@ -50,9 +52,10 @@ use crate::vfs::lazy::{Attrs, DirSource, Entry, EntryKind, EntryProbe, Hint, Laz
 use crate::vfs::{Errno, FileData, NodeId, Vfs};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Why importing a host directory failed; each names the host path concerned.
 #[derive(Debug, thiserror::Error)]
@@ -91,9 +94,41 @@ struct Tree {
     /// would put wall-clock times into deterministic runs; a time taken when a directory is
     /// read would depend on which run read it first.
     ctim: u64,
+    /// `O_PATH` descriptors of the directories whose entries were read last, most recent
+    /// first (at most `RECENT_DIRS`): settling the entries of one directory, one after the
+    /// other, costs one `lstat` each rather than a walk from the root each. Keyed by path,
+    /// not by `Place`, which holds the tree.
+    recent: Mutex<VecDeque<(PathBuf, Arc<OwnedFd>)>>,
 }
 
+const RECENT_DIRS: usize = 8;
+
 impl Tree {
+    fn new(root: OwnedFd, ctim: u64) -> Self {
+        Tree {
+            root,
+            ctim,
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_DIRS)),
+        }
+    }
+
+    /// An `O_PATH` descriptor of the directory `rel`, opened as `open` does.
+    fn dir_fd(&self, rel: &Path) -> rustix::io::Result<Arc<OwnedFd>> {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = recent.iter().position(|(p, _)| p == rel) {
+            let hit = recent.remove(i).expect("found above");
+            let fd = hit.1.clone();
+            recent.push_front(hit);
+            return Ok(fd);
+        }
+        let fd = Arc::new(self.open(rel, OFlags::PATH | OFlags::DIRECTORY)?);
+        if recent.len() == RECENT_DIRS {
+            recent.pop_back();
+        }
+        recent.push_front((rel.to_path_buf(), fd.clone()));
+        Ok(fd)
+    }
+
     /// Opens `rel` (components relative to the root; empty: the root) with `flags`, beneath
     /// the root and following no symlink.
     fn open(&self, rel: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
@@ -142,11 +177,26 @@ fn errno_of(e: rustix::io::Errno) -> Errno {
     }
 }
 
+/// A directory of the tree, by its path from the root: what its entries refer to.
+#[derive(Debug)]
+struct Place {
+    tree: Arc<Tree>,
+    rel: PathBuf,
+}
+
+impl Place {
+    fn child(&self, name: &str) -> Arc<Place> {
+        Arc::new(Place {
+            tree: self.tree.clone(),
+            rel: self.rel.join(name),
+        })
+    }
+}
+
 /// A host directory of the tree, read when the guest first needs it.
 #[derive(Debug)]
 struct HostDir {
-    tree: Arc<Tree>,
-    rel: PathBuf,
+    place: Arc<Place>,
 }
 
 impl DirSource for HostDir {
@@ -166,8 +216,9 @@ impl HostDir {
     /// type the host filesystem does not report is `lstat`ed now.
     fn read(&self) -> rustix::io::Result<Vec<Entry>> {
         let fd = self
+            .place
             .tree
-            .open(&self.rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
+            .open(&self.place.rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let mut dir = rustix::fs::Dir::new(fd)?;
         let mut listed = Vec::new();
         while let Some(e) = dir.read() {
@@ -184,20 +235,18 @@ impl HostDir {
         let at = dir.fd()?;
         let mut entries = Vec::with_capacity(listed.len());
         for (name, ft) in listed {
-            let rel = self.rel.join(&*name);
             let hint = match ft {
                 FileType::RegularFile => Hint::File,
                 FileType::Symlink => Hint::Symlink,
                 FileType::Directory => Hint::Dir(LazyDir::new(Box::new(HostDir {
-                    tree: self.tree.clone(),
-                    rel: rel.clone(),
+                    place: self.place.child(&name),
                 }))),
                 FileType::Unknown => {
                     match rustix::fs::statat(at, &*name, AtFlags::SYMLINK_NOFOLLOW) {
                         Ok(st) => {
                             let link = name.clone();
                             let target = || rustix::fs::readlinkat(at, &*link, Vec::new());
-                            if let Some(e) = describe(&self.tree, rel, name, &st, target)? {
+                            if let Some(e) = describe(&self.place, name, &st, target)? {
                                 entries.push(e);
                             }
                         }
@@ -211,8 +260,8 @@ impl HostDir {
                 _ => continue,
             };
             let probe = HostEntry {
-                tree: self.tree.clone(),
-                rel,
+                dir: self.place.clone(),
+                name: name.clone(),
             };
             entries.push(Entry {
                 name,
@@ -231,23 +280,19 @@ impl HostDir {
 /// One entry of the tree, read when the guest first resolves it or lists its directory.
 #[derive(Debug)]
 struct HostEntry {
-    tree: Arc<Tree>,
-    rel: PathBuf,
+    dir: Arc<Place>,
+    name: Arc<str>,
 }
 
 impl EntryProbe for HostEntry {
     fn probe(&self) -> Result<Entry, Errno> {
-        // The entry itself (a symlink not followed), beneath the root through no symlink.
-        let fd = self.tree.open(&self.rel, OFlags::PATH).map_err(errno_of)?;
-        let st = rustix::fs::fstat(&fd).map_err(errno_of)?;
-        let name = self
-            .rel
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(Arc::<str>::from)
-            .ok_or(Errno::Io)?;
-        let target = || rustix::fs::readlinkat(&fd, "", Vec::new());
-        describe(&self.tree, self.rel.clone(), name, &st, target)
+        // Its directory opened beneath the root through no symlink, then the entry itself
+        // (one component, a symlink not followed).
+        let dir = self.dir.tree.dir_fd(&self.dir.rel).map_err(errno_of)?;
+        let st =
+            rustix::fs::statat(&*dir, &*self.name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno_of)?;
+        let target = || rustix::fs::readlinkat(&*dir, &*self.name, Vec::new());
+        describe(&self.dir, self.name.clone(), &st, target)
             .map_err(errno_of)?
             .ok_or(Errno::Noent)
     }
@@ -258,8 +303,7 @@ impl EntryProbe for HostEntry {
 // `struct stat`'s field types differ between architectures: widened explicitly.
 #[allow(clippy::useless_conversion)]
 fn describe(
-    tree: &Arc<Tree>,
-    rel: PathBuf,
+    dir: &Arc<Place>,
     name: Arc<str>,
     st: &rustix::fs::Stat,
     target: impl FnOnce() -> rustix::io::Result<std::ffi::CString>,
@@ -268,14 +312,13 @@ fn describe(
         FileType::RegularFile => {
             let len = u64::try_from(st.st_size).unwrap_or(0);
             let source = HostFile {
-                tree: tree.clone(),
-                rel,
+                dir: dir.clone(),
+                name: name.clone(),
             };
             EntryKind::File(FileData::lazy(len, Box::new(source)))
         }
         FileType::Directory => EntryKind::Dir(LazyDir::new(Box::new(HostDir {
-            tree: tree.clone(),
-            rel,
+            place: dir.child(&name),
         }))),
         FileType::Symlink => {
             let target = match target() {
@@ -298,7 +341,7 @@ fn describe(
         nlink,
         atim: ns(st.st_atime, u64::from(st.st_atime_nsec)),
         mtim: ns(st.st_mtime, u64::from(st.st_mtime_nsec)),
-        ctim: tree.ctim,
+        ctim: dir.tree.ctim,
     };
     Ok(Some(Entry {
         name,
@@ -311,13 +354,16 @@ fn describe(
 /// A host file of the tree, read on first access (never written).
 #[derive(Debug)]
 struct HostFile {
-    tree: Arc<Tree>,
-    rel: PathBuf,
+    dir: Arc<Place>,
+    name: Arc<str>,
 }
 
 impl DataSource for HostFile {
     fn load(&self) -> std::io::Result<bytes::Bytes> {
-        let fd = self.tree.open(&self.rel, OFlags::RDONLY)?;
+        // As `HostEntry::probe`: the directory beneath the root, then one component.
+        let dir = self.dir.tree.dir_fd(&self.dir.rel)?;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&*dir, &*self.name, flags, Mode::empty())?;
         let mut out = Vec::new();
         std::fs::File::from(fd).read_to_end(&mut out)?;
         Ok(bytes::Bytes::from(out))
@@ -344,8 +390,10 @@ pub fn import_dir(vfs: &mut Vfs, at: NodeId, host: &Path) -> Result<(), HostImpo
     let fs = vfs.fs_mut(at).map_err(vfs_err(host.into()))?;
     let ctim = fs.now();
     let source = LazyDir::new(Box::new(HostDir {
-        tree: Arc::new(Tree { root, ctim }),
-        rel: PathBuf::new(),
+        place: Arc::new(Place {
+            tree: Arc::new(Tree::new(root, ctim)),
+            rel: PathBuf::new(),
+        }),
     }));
     // A tree merged before: its entries are read first, so this one's merge with them.
     fs.load_dir(at.ino).map_err(vfs_err(host.into()))?;
