@@ -1,7 +1,6 @@
 //! The virtual filesystem: in-memory inodes, the confined path resolver, and the namespace
 //! of mounted filesystems. It knows nothing of WebAssembly; errors are WASI errnos.
 
-mod blockbuf;
 pub mod budget;
 pub mod clock;
 pub mod data;
@@ -12,7 +11,6 @@ pub mod memfs;
 pub mod namespace;
 pub mod node;
 pub mod resolve;
-mod slots;
 pub mod table;
 
 pub use clock::{Clock, SteppingClock, SystemClock};
