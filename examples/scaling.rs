@@ -190,6 +190,23 @@ fn open_host_file(vfs: &mut Vfs, root: NodeId, i: u64) {
     vfs.release(id);
 }
 
+/// Opens 1,000 of `n` files spread evenly (`open(i)`) and prints the row `work` for `entries`,
+/// with the RSS growth since `before` (KiB).
+fn open_spread(work: &str, (n, entries, before): (u64, u64, u64), mut open: impl FnMut(u64)) {
+    let spread: Vec<u64> = (1..=1000).map(|k| k * n / 1001).collect();
+    let t = Instant::now();
+    for &i in &spread {
+        open(i);
+    }
+    row_per(
+        work,
+        entries,
+        t.elapsed().as_secs_f64(),
+        spread.len() as u64,
+        rss_kib().saturating_sub(before),
+    );
+}
+
 /// Importing a host tree of `n` entries: the start (import and the first open), then opening
 /// 1,000 files spread over the tree (each in a directory not read yet), then every file.
 fn host_tree(n: u64) {
@@ -209,17 +226,10 @@ fn host_tree(n: u64) {
         entries,
         rss_kib().saturating_sub(before),
     );
-    let spread: Vec<u64> = (1..=1000).map(|k| k * n / 1001).collect();
-    let t = Instant::now();
-    for &i in &spread {
-        open_host_file(&mut vfs, root, i);
-    }
-    row_per(
+    open_spread(
         "host tree of N entries: then open 1,000 files spread over it (per file)",
-        entries,
-        t.elapsed().as_secs_f64(),
-        spread.len() as u64,
-        rss_kib().saturating_sub(before),
+        (n, entries, before),
+        |i| open_host_file(&mut vfs, root, i),
     );
     let t = Instant::now();
     for i in 0..n {
@@ -262,17 +272,10 @@ fn host_flat_dir(n: u64) {
         t.elapsed().as_secs_f64(),
         rss_kib().saturating_sub(before),
     );
-    let spread: Vec<u64> = (1..=1000).map(|k| k * n / 1001).collect();
-    let t = Instant::now();
-    for &i in &spread {
-        open(&mut vfs, root, i);
-    }
-    row_per(
+    open_spread(
         "host directory of N files: then open 1,000 of them (per file)",
-        n,
-        t.elapsed().as_secs_f64(),
-        spread.len() as u64,
-        rss_kib().saturating_sub(before),
+        (n, n, before),
+        |i| open(&mut vfs, root, i),
     );
     drop(vfs);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -242,18 +242,7 @@ impl HostDir {
                     place: self.place.child(&name),
                 }))),
                 FileType::Unknown => {
-                    match rustix::fs::statat(at, &*name, AtFlags::SYMLINK_NOFOLLOW) {
-                        Ok(st) => {
-                            let link = name.clone();
-                            let target = || rustix::fs::readlinkat(at, &*link, Vec::new());
-                            if let Some(e) = describe(&self.place, name, &st, target)? {
-                                entries.push(e);
-                            }
-                        }
-                        // Removed since it was listed.
-                        Err(rustix::io::Errno::NOENT) => {}
-                        Err(e) => return Err(e),
-                    }
+                    entries.extend(lookup(at, &self.place, name)?);
                     continue;
                 }
                 // Devices, FIFOs, sockets: left out (see the module doc).
@@ -289,13 +278,28 @@ impl EntryProbe for HostEntry {
         // Its directory opened beneath the root through no symlink, then the entry itself
         // (one component, a symlink not followed).
         let dir = self.dir.tree.dir_fd(&self.dir.rel).map_err(errno_of)?;
-        let st =
-            rustix::fs::statat(&*dir, &*self.name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno_of)?;
-        let target = || rustix::fs::readlinkat(&*dir, &*self.name, Vec::new());
-        describe(&self.dir, self.name.clone(), &st, target)
+        lookup(dir.as_fd(), &self.dir, self.name.clone())
             .map_err(errno_of)?
             .ok_or(Errno::Noent)
     }
+}
+
+/// The entry `name` of the directory `at` (which is `dir`), read without following a
+/// symlink; `None` if it is gone or is of a kind the tree leaves out.
+fn lookup(
+    at: rustix::fd::BorrowedFd<'_>,
+    dir: &Arc<Place>,
+    name: Arc<str>,
+) -> rustix::io::Result<Option<Entry>> {
+    let st = match rustix::fs::statat(at, &*name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let link = name.clone();
+    describe(dir, name, &st, || {
+        rustix::fs::readlinkat(at, &*link, Vec::new())
+    })
 }
 
 /// The entry `name` at `rel` whose `lstat` is `st` (`target` reads a symlink's target);

@@ -324,6 +324,17 @@ impl DiffWriter<'_> {
     }
 }
 
+/// A copy of the file or symlink `real` as `name` in `dir` of `to`, sharing file data (its
+/// attributes are copied by the caller). A listed non-directory that settled as a directory
+/// cannot happen (settling keeps the type): `EIO`.
+fn copy_leaf(to: &mut MemFs, dir: Ino, name: &str, real: &Node) -> Result<Ino> {
+    match &real.kind {
+        NodeKind::File(data) => to.create_file_with(dir, name, data.clone(), real.mode),
+        NodeKind::Symlink(target) => to.symlink(dir, name, target),
+        NodeKind::Dir(_) => Err(Errno::Io),
+    }
+}
+
 /// Copies what the lazy directory `source` lists (recursively, hard links as separate files)
 /// into `dir` of `to`, sharing file data.
 fn copy_listing(source: &LazyDir, to: &mut MemFs, dir: Ino) -> Result<()> {
@@ -332,20 +343,16 @@ fn copy_listing(source: &LazyDir, to: &mut MemFs, dir: Ino) -> Result<()> {
         let Some(real) = l.node.settled() else {
             continue;
         };
-        let new = match (&l.node.kind, &real.kind) {
+        let new = match &l.node.kind {
             // A directory's entries come from the listed node's source.
-            (NodeKind::Dir(d), _) => {
+            NodeKind::Dir(d) => {
                 let new = to.mkdir(dir, &l.name, real.mode)?;
                 if let Some(lazy) = &d.lazy {
                     copy_listing(&lazy.source, to, new)?;
                 }
                 new
             }
-            (_, NodeKind::File(data)) => {
-                to.create_file_with(dir, &l.name, data.clone(), real.mode)?
-            }
-            (_, NodeKind::Symlink(target)) => to.symlink(dir, &l.name, target)?,
-            (_, NodeKind::Dir(_)) => return Err(Errno::Io),
+            _ => copy_leaf(to, dir, &l.name, real)?,
         };
         copy_meta(to, new, real)?;
     }
@@ -371,8 +378,8 @@ fn copy_tree(
     let Some(real) = placed.settled() else {
         return Ok(());
     };
-    let new = match (&placed.kind, &real.kind) {
-        (NodeKind::Dir(d), _) if d.is_unloaded() => {
+    let new = match &placed.kind {
+        NodeKind::Dir(d) if d.is_unloaded() => {
             let new = to.mkdir(dir, name, real.mode)?;
             if let Some(lazy) = &d.lazy {
                 lazy.needs_load()?;
@@ -380,16 +387,14 @@ fn copy_tree(
             }
             new
         }
-        (NodeKind::Dir(_), _) => {
+        NodeKind::Dir(_) => {
             let new = to.mkdir(dir, name, real.mode)?;
             for (_, child, cino, _) in from.readdir(ino, 2)? {
                 copy_tree(from, cino, to, new, &child, links)?;
             }
             new
         }
-        (_, NodeKind::File(data)) => to.create_file_with(dir, name, data.clone(), real.mode)?,
-        (_, NodeKind::Symlink(target)) => to.symlink(dir, name, target)?,
-        (_, NodeKind::Dir(_)) => return Err(Errno::Io),
+        _ => copy_leaf(to, dir, name, real)?,
     };
     copy_meta(to, new, real)?;
     if !real.is_dir() && real.nlink > 1 {

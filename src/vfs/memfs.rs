@@ -378,8 +378,7 @@ impl MemFs {
                     let p = self.node_mut(dir)?;
                     p.nlink = p.nlink.saturating_sub(1);
                 }
-                self.nodes.set(ino, None);
-                self.free.push(ino);
+                self.drop_placeholder(ino);
                 return Ok(());
             }
         };
@@ -395,8 +394,7 @@ impl MemFs {
         }
         if let Some(other) = self.link_loaded(l) {
             self.dir_mut(dir)?.entries.replace(&name, other);
-            self.nodes.set(ino, None);
-            self.free.push(ino);
+            self.drop_placeholder(ino);
             return Ok(());
         }
         self.nodes.set_shared(ino, l.node.clone());
@@ -406,6 +404,13 @@ impl MemFs {
                 .insert(ino, (key, l.node.nlink.saturating_sub(1)));
         }
         Ok(())
+    }
+
+    /// Frees the slot of a placeholder no entry names any more (never opened: the resolver
+    /// settles a placeholder before anything can open it).
+    fn drop_placeholder(&mut self, ino: Ino) {
+        self.nodes.set(ino, None);
+        self.free.push(ino);
     }
 
     /// Settles every entry of the loaded directory `dir` (see `settle`), once: readdir
